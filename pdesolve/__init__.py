@@ -1,0 +1,55 @@
+"""pdesolve: solvers for neural differential equations on JAX.
+
+    import pdesolve as pds
+    sol = pds.solve(problem, pds.Dopri5(), controller=pds.PIDController(rtol=1e-6, atol=1e-8))
+
+See docs/getting-started.md.
+"""
+
+from ._boundary import (
+    AbstractBoundaryCondition as AbstractBoundaryCondition,
+    Dirichlet as Dirichlet,
+    Neumann as Neumann,
+    Robin as Robin,
+)
+from ._controllers import (
+    AbstractStepController as AbstractStepController,
+    ConstantStepSize as ConstantStepSize,
+    PIDController as PIDController,
+    StepTo as StepTo,
+    rms_norm as rms_norm,
+)
+from ._field import AbstractField as AbstractField, Field as Field
+from ._geometry import (
+    AbstractDomain as AbstractDomain,
+    Ball as Ball,
+    Box as Box,
+    PointCloud as PointCloud,
+)
+from ._problems import (
+    AbstractProblem as AbstractProblem,
+    NeuralODEProblem as NeuralODEProblem,
+    PDEProblem as PDEProblem,
+    remake as remake,
+)
+from ._results import RESULTS as RESULTS
+from ._saveat import SaveAt as SaveAt
+from ._solution import Solution as Solution
+from ._solve import AbstractSolver as AbstractSolver, register as register, solve as solve
+from ._tableau import ButcherTableau as ButcherTableau
+
+# Solvers register themselves with `solve` on import; keep this import last.
+from .solvers import (  # noqa: E402
+    AbstractExplicitRK as AbstractExplicitRK,
+    Bosh3 as Bosh3,
+    Dopri5 as Dopri5,
+    Euler as Euler,
+    ExplicitRK as ExplicitRK,
+    Heun as Heun,
+    Midpoint as Midpoint,
+    Ralston as Ralston,
+    RK4 as RK4,
+    Tsit5 as Tsit5,
+)
+
+__version__ = "0.1.0"

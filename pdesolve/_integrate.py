@@ -1,0 +1,274 @@
+"""The time-stepping loop shared by every time-stepping solver (private).
+
+A solver supplies an `AbstractStepper` (one step of its method); this module supplies
+step-size control, clipping to saved times, saving, statistics, failure codes, the
+progress bar, and reverse-mode differentiation by recursive checkpointing
+(`equinox.internal.while_loop(kind="checkpointed")`, Stumm–Walther online checkpointing):
+memory holds `checkpoints` copies of the loop state, not steps x stages.
+"""
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._controllers import AbstractStepController
+from ._progress import ProgressMeter
+from ._results import RESULTS
+from ._saveat import SaveAt
+from ._validation import is_concrete
+
+
+class AbstractStepper(eqx.Module):
+    """One step of a one-step method (internal interface).
+
+    * `order`: classical order; `error_order`: `None` without an error estimate.
+    * `init(f, t0, y0) -> state`: per-solve state (e.g. a FSAL cache).
+    * `step(f, t, dt, y, state) -> (y_next, y_error, state_next)`; `state_next` is kept
+      only if the step is accepted.
+    * `init_fevals` / `step_fevals`: static evaluation counts, for `stats`.
+    """
+
+    @property
+    @abc.abstractmethod
+    def order(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def error_order(self) -> int | None: ...
+
+    @property
+    @abc.abstractmethod
+    def init_fevals(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def step_fevals(self) -> int: ...
+
+    @abc.abstractmethod
+    def init(self, f: Callable, t0, y0) -> Any: ...
+
+    @abc.abstractmethod
+    def step(self, f: Callable, t, dt, y, state) -> tuple[Any, Any, Any]: ...
+
+
+def _tree_where(pred, a, b):
+    return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+def _all_finite(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def _tree_fill(tree, n, value):
+    return jax.tree.map(lambda x: jnp.full((n,) + jnp.shape(x), value, jnp.result_type(x)), tree)
+
+
+def time_dtype(*ts):
+    return jnp.result_type(*ts, float)
+
+
+def integrate(
+    f: Callable,
+    stepper: AbstractStepper,
+    t0,
+    t1,
+    y0,
+    *,
+    args: Any = None,
+    saveat: SaveAt,
+    controller: AbstractStepController,
+    dt0,
+    max_steps: int,
+    throw: bool,
+    progress: bool,
+    checkpoints: int | None = None,
+    backward: bool = False,
+):
+    """Integrate `dy/dt = f(t, y, args)` from `t0` to `t1` with `stepper`.
+
+    Returns `(ts, ys, stats, result)`. Backward solves (`backward=True`, `t1 < t0`) are
+    run as forward solves of the mirrored problem `s = -t`.
+    """
+    if not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"`max_steps` must be a positive int; got {max_steps!r}.")
+    if controller.requires_error_estimate and stepper.error_order is None:
+        raise ValueError(
+            f"{type(controller).__name__} needs an embedded error estimate, which this method "
+            "does not have. Use ConstantStepSize (with dt0) or an adaptive method such as "
+            "Dopri5, Tsit5, Bosh3 or Heun."
+        )
+    dtype = time_dtype(t0, t1)
+    sign = -1.0 if backward else 1.0
+    s0 = jnp.asarray(sign * t0, dtype)
+    s1 = jnp.asarray(sign * t1, dtype)
+
+    if backward:
+        def fwd(s, y):
+            return jax.tree.map(jnp.negative, f(-s, y, args))
+    else:
+        def fwd(s, y):
+            return f(s, y, args)
+
+    if saveat.ts is not None:
+        save_s = sign * jnp.asarray(saveat.ts, dtype)
+        if is_concrete(save_s) and is_concrete((s0, s1)):
+            ss = np.asarray(save_s)
+            if ss.size and (ss[0] < float(s0) or ss[-1] > float(s1) or np.any(np.diff(ss) < 0)):
+                raise ValueError(
+                    "SaveAt(ts=...) must lie inside tspan and be ordered in the direction of "
+                    f"integration; got ts from {float(saveat.ts[0])} to {float(saveat.ts[-1])} "
+                    f"for tspan=({float(t0)}, {float(t1)})."
+                )
+    else:
+        save_s = jnp.zeros((0,), dtype)
+    n_ts = int(save_s.shape[0])
+
+    # Count the controller's own evaluations (e.g. automatic initial step) at trace time.
+    n_init_calls = [0]
+
+    def counted(s, y):
+        n_init_calls[0] += 1
+        return fwd(s, y)
+
+    dt_init, ctrl_state = controller.init(counted, s0, s1, y0, dt0, args, stepper.error_order)
+    dt_init = jnp.asarray(dt_init, dtype)
+    step_state = stepper.init(fwd, s0, y0)
+    meter = ProgressMeter(progress)
+    token = meter.open()
+
+    carry = dict(
+        t=s0,
+        y=y0,
+        dt=dt_init,
+        ctrl=ctrl_state,
+        step=step_state,
+        n_acc=jnp.zeros((), jnp.int32),
+        n_rej=jnp.zeros((), jnp.int32),
+        n_iter=jnp.zeros((), jnp.int32),
+        save_idx=jnp.zeros((), jnp.int32),
+        result=RESULTS.successful,
+        token=token,
+        ys_ts=_tree_fill(y0, n_ts, 0.0),
+        ts_steps=jnp.full((max_steps if saveat.steps else 0,), jnp.inf, dtype),
+        ys_steps=_tree_fill(y0, max_steps if saveat.steps else 0, jnp.inf),
+    )
+    total_span = s1 - s0
+    eps = jnp.finfo(dtype).eps
+
+    def cond_fun(c):
+        more = (c["t"] < s1) | (c["save_idx"] < n_ts)
+        return more & (c["result"] == RESULTS.successful) & (c["n_acc"] + c["n_rej"] < max_steps)
+
+    def body_fun(c):
+        t, y = c["t"], c["y"]
+        save_idx = c["save_idx"]
+        pending = save_idx < n_ts
+        target = s1 if n_ts == 0 else jnp.where(pending, save_s[jnp.minimum(save_idx, n_ts - 1)], s1)
+        remaining = target - t
+        zero = remaining <= 0  # a saved time equal to the current time: save only
+        # Land exactly on the target when the proposal reaches it (or nearly does).
+        hit = c["dt"] >= remaining - 64 * eps * jnp.abs(target)
+        dt = jnp.where(hit, remaining, c["dt"])
+        dt = jnp.where(zero, jnp.zeros_like(dt), dt)
+        y_next, y_error, step_next = stepper.step(fwd, t, dt, y, c["step"])
+        accept, dt_next, ctrl_next, result = controller.adapt(
+            t, dt, y, y_next, y_error, stepper.error_order, c["ctrl"]
+        )
+        accept = accept | zero
+        # After a step shortened by clipping, resume from the controller's earlier proposal.
+        clipped = hit & (remaining < c["dt"])
+        dt_next = jnp.where(accept & clipped, jnp.maximum(dt_next, c["dt"]), dt_next)
+        dt_next = jnp.where(zero, c["dt"], dt_next)
+        ctrl_next = _tree_where(zero, c["ctrl"], ctrl_next)
+        result = RESULTS.where(zero, RESULTS.successful, result)
+        finite = _all_finite(y_next)
+        result = RESULTS.where(accept & ~finite & (result == RESULTS.successful), RESULTS.nonfinite, result)
+        accept = accept & finite
+        t_new = jnp.where(accept, jnp.where(hit, target, t + dt), t)
+        y_new = _tree_where(accept, y_next, y)
+        step_new = _tree_where(accept, step_next, c["step"])
+        taken = accept & ~zero
+        save_now = accept & hit & pending
+        ys_ts = c["ys_ts"]
+        if n_ts:
+            # Buffers are not pytree leaves: map over the state, matching buffers as prefixes.
+            ys_ts = jax.tree.map(
+                lambda v, buf: eqxi.buffer_at_set(buf, save_idx, v, pred=save_now), y_new, ys_ts
+            )
+        ts_steps, ys_steps = c["ts_steps"], c["ys_steps"]
+        if saveat.steps:
+            ts_steps = eqxi.buffer_at_set(ts_steps, c["n_acc"], sign * t_new, pred=taken)
+            ys_steps = jax.tree.map(
+                lambda v, buf: eqxi.buffer_at_set(buf, c["n_acc"], v, pred=taken), y_new, ys_steps
+            )
+        token = meter.update(c["token"], (t_new - s0) / total_span)
+        return dict(
+            t=t_new,
+            y=y_new,
+            dt=dt_next,
+            ctrl=ctrl_next,
+            step=step_new,
+            n_acc=c["n_acc"] + taken.astype(jnp.int32),
+            n_rej=c["n_rej"] + (~accept & ~zero).astype(jnp.int32),
+            n_iter=c["n_iter"] + 1,
+            save_idx=save_idx + save_now.astype(jnp.int32),
+            result=result,
+            token=token,
+            ys_ts=ys_ts,
+            ts_steps=ts_steps,
+            ys_steps=ys_steps,
+        )
+
+    def buffers(c):
+        return (c["ys_ts"], c["ts_steps"], c["ys_steps"])
+
+    final = eqxi.while_loop(
+        cond_fun,
+        body_fun,
+        carry,
+        max_steps=max_steps + n_ts,
+        buffers=buffers,
+        kind="checkpointed",
+        checkpoints=checkpoints,
+    )
+    meter.close(final["token"])
+    n_steps = final["n_acc"] + final["n_rej"]
+    unfinished = (final["t"] < s1) | (final["save_idx"] < n_ts)
+    result = RESULTS.where(
+        unfinished & (final["result"] == RESULTS.successful), RESULTS.max_steps_reached, final["result"]
+    )
+
+    ts_parts, ys_parts = [], []
+    if saveat.t0:
+        ts_parts.append(jnp.asarray(t0, dtype)[None])
+        ys_parts.append(jax.tree.map(lambda x: x[None], y0))
+    if n_ts:
+        ts_parts.append(jnp.asarray(saveat.ts, dtype))
+        ys_parts.append(final["ys_ts"])
+    if saveat.steps:
+        ts_parts.append(final["ts_steps"])
+        ys_parts.append(final["ys_steps"])
+    if saveat.t1:
+        ts_parts.append(jnp.asarray(sign * final["t"], dtype)[None])
+        ys_parts.append(jax.tree.map(lambda x: x[None], final["y"]))
+    ts = jnp.concatenate(ts_parts)
+    ys = jax.tree.map(lambda *xs: jnp.concatenate(xs), *ys_parts)
+
+    # Every loop iteration evaluates one step (save-only iterations at dt = 0 included).
+    nfe_steps = stepper.step_fevals * final["n_iter"]
+    stats = dict(
+        num_steps=n_steps,
+        num_accepted_steps=final["n_acc"],
+        num_rejected_steps=final["n_rej"],
+        num_fevals=nfe_steps + stepper.init_fevals + n_init_calls[0],
+        max_steps=max_steps,
+    )
+    if throw:
+        ts, ys, stats = result.error_if((ts, ys, stats), result != RESULTS.successful)
+    return ts, ys, stats, result

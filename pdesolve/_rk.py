@@ -1,0 +1,101 @@
+"""Explicit Runge–Kutta steps from a `ButcherTableau` (shared by RK-based solvers)."""
+
+import jax
+import jax.numpy as jnp
+import lineax as lx
+
+from ._integrate import AbstractStepper
+from ._tableau import ButcherTableau
+
+
+def combine(y, dt, coeffs, ks):
+    """`y + dt Σ_j coeffs[j] ks[j]` leafwise, skipping zero coefficients (static).
+
+    `y=None` means zero. `dt` is cast to each leaf's dtype.
+    """
+    terms = [(c, k) for c, k in zip(coeffs, ks) if c != 0.0]
+    if not terms:
+        return y if y is not None else jax.tree.map(jnp.zeros_like, ks[0])
+
+    def leaf(y_leaf, *k_leaves):
+        acc = terms[0][0] * k_leaves[0]
+        for (c, _), k in zip(terms[1:], k_leaves[1:]):
+            acc = acc + c * k
+        inc = dt.astype(acc.dtype) * acc
+        return inc if y_leaf is None else y_leaf + inc
+
+    kk = [k for _, k in terms]
+    if y is None:
+        return jax.tree.map(lambda *k: leaf(None, *k), *kk)
+    return jax.tree.map(leaf, y, *kk)
+
+
+def rk_step(tableau: ButcherTableau, f, t, dt, y, k0=None):
+    """One explicit RK step. Returns `(y_next, y_error or None, k_last)`.
+
+    `k0`, if given, is `f(t, y)` (a first-same-as-last cache). Cost: `s` evaluations of `f`
+    (`s - 1` with `k0`).
+    """
+    dt = jnp.asarray(dt)
+    ks = [f(t, y) if k0 is None else k0]
+    y_stage = y
+    for i in range(1, tableau.stages):
+        y_stage = combine(y, dt, tableau.a[i - 1], ks)
+        ks.append(f(t + tableau.c[i] * dt, y_stage))
+    y_next = y_stage if tableau.fsal else combine(y, dt, tableau.b, ks)
+    y_error = None if tableau.b_error is None else combine(None, dt, tableau.b_error, ks)
+    return y_next, y_error, ks[-1]
+
+
+class RKStepper(AbstractStepper):
+    """Adapter from a `ButcherTableau` to the integrator's stepper interface."""
+
+    tableau: ButcherTableau
+
+    @property
+    def order(self):
+        return self.tableau.order
+
+    @property
+    def error_order(self):
+        return self.tableau.error_order
+
+    @property
+    def init_fevals(self):
+        return 1 if self.tableau.fsal else 0
+
+    @property
+    def step_fevals(self):
+        return self.tableau.stages - (1 if self.tableau.fsal else 0)
+
+    def init(self, f, t0, y0):
+        return f(t0, y0) if self.tableau.fsal else None
+
+    def step(self, f, t, dt, y, state):
+        y_next, y_error, k_last = rk_step(self.tableau, f, t, dt, y, k0=state)
+        return y_next, y_error, (k_last if self.tableau.fsal else None)
+
+
+def apply_linear(linear, y):
+    """`A y` for the `linear` of a `NeuralODEProblem`: matrix, lineax operator or function."""
+    if isinstance(linear, lx.AbstractLinearOperator):
+        return linear.mv(y)
+    if callable(linear) and not isinstance(linear, jax.Array):
+        return linear(y)
+    leaves, treedef = jax.tree.flatten(y)
+    return jax.tree.unflatten(treedef, [jnp.asarray(linear) @ leaves[0]])
+
+
+def ode_rhs(problem):
+    """`f(t, y, args)` of a NeuralODEProblem, with its `linear` part (if any) added explicitly."""
+    vf = problem.vector_field
+    if problem.linear is None:
+        return vf
+    linear = problem.linear
+
+    def f(t, y, args):
+        return jax.tree.map(jnp.add, vf(t, y, args), apply_linear(linear, y))
+
+    return f
+
+

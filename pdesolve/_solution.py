@@ -1,0 +1,102 @@
+"""`Solution`: the one result type of every pdesolve solver."""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._results import RESULTS
+
+
+class Solution(eqx.Module):
+    """What `pdesolve.solve` returns, for every solver.
+
+    **Fields:**
+
+    - `ts`: saved times (see `SaveAt`), or `None` for steady problems.
+    - `ys`: saved states with a leading time axis: ODE states, network parameters θ(t) for
+      NeuralIVP, final parameters for PINNs.
+    - `stats`: dict of counters and histories: `num_steps`, `num_accepted_steps`,
+      `num_rejected_steps`, `num_fevals`, and solver-specific entries (linear-solve
+      iterations, restarts, loss history, wall time, ...).
+    - `result`: a `RESULTS` member; `successful` is `result == RESULTS.successful`.
+    - `problem`, `solver`: what was solved, and how.
+    - `evaluator`, `kind`: set by the solver; `kind` is `"ode"` (use `evaluate(t)`) or
+      `"field"` (call the solution at points).
+
+    **Evaluation:** `sol.evaluate(t)` for ODE solutions (re-integrates from the nearest
+    saved state at or before `t` with the same solver and controller, so the value has the
+    solver's accuracy, not an interpolant's); `sol(x)` / `sol(x, t)` for PDE solvers, which
+    provide the field evaluator.
+    """
+
+    ts: Any
+    ys: Any
+    stats: dict
+    result: RESULTS
+    problem: Any
+    solver: Any
+    evaluator: Callable | None = None
+    kind: str = eqx.field(default="ode", static=True)
+
+    @property
+    def successful(self):
+        return self.result == RESULTS.successful
+
+    def evaluate(self, t):
+        """The ODE state at time `t` (scalar), inside the solved interval."""
+        if self.evaluator is None or self.kind != "ode":
+            raise TypeError(
+                f"{type(self.solver).__name__} solutions do not support evaluate(t); "
+                "save the times you need with SaveAt(ts=...)."
+            )
+        return self.evaluator(self, t)
+
+    def __call__(self, x, t=None):
+        """The learned field at points `x` (`(d,)` or `(n, d)`) and time `t` (PDE solvers)."""
+        if self.evaluator is None or self.kind != "field":
+            raise TypeError(
+                f"A {type(self.solver).__name__} solution is not a field; for ODEs use "
+                "sol.evaluate(t) or sol.ys."
+            )
+        return self.evaluator(self, x, t)
+
+
+def first_saved_index_at_or_before(ts, t, forward: bool):
+    """Index of the last finite saved time not after `t` (in the solve's direction)."""
+    ts = jnp.asarray(ts)
+    valid = jnp.isfinite(ts) & (ts <= t if forward else ts >= t)
+    idx = jnp.where(valid, jnp.arange(ts.shape[0]), -1)
+    return jnp.max(idx)
+
+
+def tree_index(tree, i):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def reintegrating_evaluator(controller, dt0, max_steps):
+    """`evaluate(t)` for ODE solutions: re-solve from the last saved state at or before `t`."""
+
+    def evaluate(sol, t):
+        from ._problems import remake
+        from ._saveat import SaveAt
+        from ._solve import solve
+
+        problem = sol.problem
+        t0 = problem.tspan[0]
+        forward = not problem.backward
+        t = jnp.asarray(t, jnp.result_type(sol.ts))
+        i = first_saved_index_at_or_before(sol.ts, t, forward)
+        start_t = jnp.where(i >= 0, sol.ts[jnp.maximum(i, 0)], t0)
+        start_y = jax.tree.map(
+            lambda ys, y0: jnp.where(i >= 0, ys[jnp.maximum(i, 0)], y0), sol.ys, problem.y0
+        )
+        # Integrate at least an epsilon so the sub-problem's tspan is never empty; an exact
+        # hit on a saved time returns the saved state.
+        sub = remake(problem, y0=start_y, tspan=(start_t, jnp.where(t == start_t, t + (1 if forward else -1), t)))
+        end = solve(sub, sol.solver, saveat=SaveAt(t1=True), dt0=dt0, controller=controller, max_steps=max_steps)
+        return jax.tree.map(lambda a, b: jnp.where(t == start_t, b, a[-1]), end.ys, start_y)
+
+    return evaluate

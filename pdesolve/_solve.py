@@ -1,0 +1,112 @@
+"""`solve`: one verb, dispatching on the (problem, solver) pair."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+
+from ._problems import AbstractProblem
+from ._saveat import SaveAt
+
+_REGISTRY: dict[tuple[type, type], Callable] = {}
+
+
+class AbstractSolver(eqx.Module):
+    """Base of every pdesolve solver: *how* to solve. Pass it to `pdesolve.solve`."""
+
+
+def register(problem_type: type, solver_type: type):
+    """Decorator registering the implementation of `solve` for a (problem, solver) pair.
+
+    The implementation is called as `impl(problem, solver, saveat=..., dt0=...,
+    controller=..., max_steps=..., throw=..., progress=..., key=..., **extra)`.
+    Lookup walks both classes' MROs, so subclasses inherit implementations.
+    """
+
+    def wrap(fn):
+        _REGISTRY[(problem_type, solver_type)] = fn
+        return fn
+
+    return wrap
+
+
+def _lookup(problem, solver):
+    for p in type(problem).__mro__:
+        for s in type(solver).__mro__:
+            fn = _REGISTRY.get((p, s))
+            if fn is not None:
+                return fn
+    return None
+
+
+def supported_solvers(problem_type: type) -> list[str]:
+    """Names of solver classes registered for `problem_type` (or a base class of it)."""
+    names = {s.__name__ for (p, s) in _REGISTRY if issubclass(problem_type, p)}
+    return sorted(names)
+
+
+def solve(
+    problem,
+    solver,
+    *,
+    saveat: SaveAt | None = None,
+    dt0=None,
+    controller=None,
+    max_steps: int = 4096,
+    throw: bool = True,
+    progress: bool = False,
+    key=None,
+    **options,
+):
+    """Solve `problem` with `solver`; returns a `pdesolve.Solution`.
+
+    **Arguments:**
+
+    - `problem`: a `NeuralODEProblem` or `PDEProblem`.
+    - `solver`: e.g. `pds.Dopri5()`, `pds.ReversibleRK(...)`, `pds.NeuralIVP()`.
+    - `saveat`: which times to return (default `SaveAt(t1=True)`).
+    - `dt0`: initial (or constant) step size.
+    - `controller`: a step-size controller; default `ConstantStepSize()` when `dt0` is
+      given, otherwise an error asks for one of the two.
+    - `max_steps`: bound on attempted steps (accepted + rejected); also sizes the
+      `SaveAt(steps=True)` output and the default number of gradient checkpoints
+      (`O(sqrt(max_steps))`).
+    - `throw`: raise on failure (the default) or report it in `Solution.result`.
+    - `progress`: show a tqdm progress bar (works inside `jit`; results are unchanged).
+    - `key`: a JAX PRNG key for solvers that sample (NeuralIVP, PINNs).
+    - `options`: further solver-specific keyword arguments.
+
+    Differentiable with `jax.grad` / `eqx.filter_grad` w.r.t. everything in `problem`;
+    each solver documents how it computes gradients.
+    """
+    if not isinstance(problem, AbstractProblem):
+        raise TypeError(
+            f"`problem` must be a pdesolve problem (NeuralODEProblem, PDEProblem); got "
+            f"{type(problem).__name__}."
+        )
+    if not isinstance(solver, AbstractSolver):
+        raise TypeError(
+            f"`solver` must be a pdesolve solver instance, e.g. pds.Dopri5(); got {solver!r}."
+        )
+    impl = _lookup(problem, solver)
+    if impl is None:
+        valid = supported_solvers(type(problem))
+        raise TypeError(
+            f"{type(solver).__name__} cannot solve a {type(problem).__name__}. Solvers for "
+            f"{type(problem).__name__}: {', '.join(valid) if valid else 'none registered'}."
+        )
+    if saveat is None:
+        saveat = SaveAt(t1=True)
+    elif not isinstance(saveat, SaveAt):
+        raise TypeError(f"`saveat` must be a pdesolve.SaveAt; got {type(saveat).__name__}.")
+    return impl(
+        problem,
+        solver,
+        saveat=saveat,
+        dt0=dt0,
+        controller=controller,
+        max_steps=max_steps,
+        throw=throw,
+        progress=progress,
+        key=key,
+        **options,
+    )

@@ -1,0 +1,69 @@
+"""Small input checks shared by problems and solvers (private)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x) -> bool:
+    """True when no leaf of `x` is a JAX tracer (values can be inspected on the host)."""
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(x))
+
+
+def check_finite_tree(name: str, tree) -> None:
+    """Raise if a concrete pytree of arrays holds NaN or inf (tracers are skipped)."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        arr = np.asarray(leaf)
+        if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
+            where = jax.tree_util.keystr(path)
+            raise ValueError(
+                f"`{name}{where}` contains NaN or inf; pass finite values "
+                "(check how it was computed or loaded)."
+            )
+
+
+def check_tspan(tspan, *, backward: bool, name: str = "tspan") -> tuple:
+    """Validate a `(t0, t1)` pair: finite, non-empty, and forward unless `backward`.
+
+    Returns the pair with each entry as a scalar array (tracers pass through unchecked).
+    """
+    if tspan is None:
+        raise ValueError(f"`{name}` is required: pass tspan=(t0, t1).")
+    try:
+        t0, t1 = tspan
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a pair (t0, t1); got {tspan!r}.") from None
+    if jnp.ndim(t0) != 0 or jnp.ndim(t1) != 0:
+        raise ValueError(f"`{name}` entries must be scalars; got shapes {jnp.shape(t0)}, {jnp.shape(t1)}.")
+    if is_concrete((t0, t1)):
+        f0, f1 = float(t0), float(t1)
+        if not (np.isfinite(f0) and np.isfinite(f1)):
+            raise ValueError(f"`{name}`=({f0}, {f1}) must be finite.")
+        if f0 == f1:
+            raise ValueError(f"`{name}`=({f0}, {f1}) is empty: t1 must differ from t0.")
+        if f1 < f0 and not backward:
+            raise ValueError(
+                f"`{name}`=({f0}, {f1}) runs backward in time. If that is intended, pass "
+                "`backward=True`; otherwise swap the endpoints."
+            )
+        if f1 > f0 and backward:
+            raise ValueError(
+                f"`{name}`=({f0}, {f1}) runs forward in time but `backward=True` was given; "
+                "drop `backward=True` or swap the endpoints."
+            )
+    return (t0, t1)
+
+
+def check_float_tree(name: str, tree) -> None:
+    """Raise if any leaf of `tree` is not a floating-point (or complex) array."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        raise ValueError(f"`{name}` has no array leaves.")
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        if not jnp.issubdtype(jnp.result_type(leaf), jnp.inexact):
+            raise TypeError(
+                f"`{name}{jax.tree_util.keystr(path)}` has dtype {jnp.result_type(leaf)}; "
+                "states must be floating point, e.g. jnp.asarray(y0, dtype=float)."
+            )

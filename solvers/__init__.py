@@ -1,0 +1,14 @@
+"""pdesolve's solvers, one module per family (re-exported from `pdesolve`)."""
+
+from .explicit_rk import (
+    AbstractExplicitRK as AbstractExplicitRK,
+    Bosh3 as Bosh3,
+    Dopri5 as Dopri5,
+    Euler as Euler,
+    ExplicitRK as ExplicitRK,
+    Heun as Heun,
+    Midpoint as Midpoint,
+    Ralston as Ralston,
+    RK4 as RK4,
+    Tsit5 as Tsit5,
+)

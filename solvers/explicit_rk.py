@@ -1,0 +1,118 @@
+"""Explicit Runge–Kutta solvers for `NeuralODEProblem`.
+
+Gradients: discretise-then-differentiate. `jax.grad` through `solve` backpropagates
+through the exact discrete steps, with recursive online checkpointing
+(`equinox.internal.while_loop(kind="checkpointed")`): memory holds `checkpoints` copies of
+the loop state (default `O(sqrt(max_steps))`), never steps x stages of intermediates, at the
+price of recomputing steps in the backward pass.
+"""
+
+from typing import ClassVar
+
+import equinox as eqx
+
+from pdesolve import _tableau as tab
+from pdesolve._controllers import resolve_controller
+from pdesolve._integrate import integrate
+from pdesolve._problems import NeuralODEProblem
+from pdesolve._rk import RKStepper, ode_rhs
+from pdesolve._solution import Solution, reintegrating_evaluator
+from pdesolve._solve import AbstractSolver, register
+from pdesolve._tableau import ButcherTableau
+
+
+class AbstractExplicitRK(AbstractSolver):
+    """An explicit Runge–Kutta method given by a `ButcherTableau`.
+
+    `checkpoints`: number of checkpoints for reverse-mode differentiation; `None` picks
+    `O(sqrt(max_steps))` (at most one recomputation per step); larger values trade memory
+    for less recomputation.
+    """
+
+    tableau: eqx.AbstractClassVar[ButcherTableau]
+    checkpoints: eqx.AbstractVar[int | None]
+
+    @property
+    def order(self) -> int:
+        return self.tableau.order
+
+
+def _doc(t: ButcherTableau, text: str) -> str:
+    err = (
+        f"Embedded {t.embedded_order}th-order error estimate (usable with PIDController)."
+        if t.b_error is not None
+        else "No error estimate: use ConstantStepSize or StepTo."
+    )
+    fsal = " First-same-as-last." if t.fsal else ""
+    evals = t.stages - (1 if t.fsal else 0)
+    return (
+        f"{text}\n\nOrder {t.order}, {t.stages} stages ({evals} evaluations of the vector "
+        f"field per step). {err}{fsal}\n"
+    )
+
+
+def _make(name: str, tableau: ButcherTableau, text: str):
+    cls = type(
+        name,
+        (AbstractExplicitRK,),
+        {
+            "__annotations__": {"tableau": ClassVar[ButcherTableau], "checkpoints": int | None},
+            "tableau": tableau,
+            "checkpoints": None,
+            "__doc__": _doc(tableau, text),
+            "__module__": __name__,
+        },
+    )
+    return cls
+
+
+Euler = _make("Euler", tab.EULER, "Forward Euler method.")
+Heun = _make("Heun", tab.HEUN, "Heun's method (explicit trapezoidal rule), with Euler embedded.")
+Midpoint = _make("Midpoint", tab.MIDPOINT, "Explicit midpoint method, with Euler embedded.")
+Ralston = _make(
+    "Ralston", tab.RALSTON, "Ralston's second-order method (minimum error bound), with Euler embedded."
+)
+Bosh3 = _make("Bosh3", tab.BOSH3, "Bogacki–Shampine 3(2) method (RK23), BIT 29 (1989).")
+RK4 = _make("RK4", tab.RK4, "The classical fourth-order Runge–Kutta method.")
+Dopri5 = _make("Dopri5", tab.DOPRI5, "Dormand–Prince 5(4) method, J. Comput. Appl. Math. 6 (1980).")
+Tsit5 = _make("Tsit5", tab.TSIT5, "Tsitouras 5(4) method, Comput. Math. Appl. 62 (2011).")
+
+
+class ExplicitRK(AbstractExplicitRK):
+    """An explicit Runge–Kutta solver for a user-supplied `ButcherTableau`."""
+
+    tableau: ButcherTableau  # pyright: ignore
+    checkpoints: int | None = None
+
+
+@register(NeuralODEProblem, AbstractExplicitRK)
+def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
+    del key
+    controller = resolve_controller(controller, dt0)
+    t0, t1 = problem.tspan
+    ts, ys, stats, result = integrate(
+        ode_rhs(problem),
+        RKStepper(solver.tableau),
+        t0,
+        t1,
+        problem.y0,
+        args=problem.args,
+        saveat=saveat,
+        controller=controller,
+        dt0=dt0,
+        max_steps=max_steps,
+        throw=throw,
+        progress=progress,
+        checkpoints=solver.checkpoints,
+        backward=problem.backward,
+    )
+    return Solution(
+        ts=ts,
+        ys=ys,
+        stats=stats,
+        result=result,
+        problem=problem,
+        solver=solver,
+        evaluator=reintegrating_evaluator(controller, dt0, max_steps),
+        kind="ode",
+    )
