@@ -2,7 +2,7 @@
 
 import abc
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -10,6 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._results import RESULTS
+
+
+def _concrete(v):
+    """`float(v)` for concrete scalars, `None` for tracers (checks are skipped under jit)."""
+    return None if isinstance(v, jax.core.Tracer) else float(v)
 
 
 def rms_norm(tree) -> jax.Array:
@@ -37,6 +42,9 @@ class AbstractStepController(eqx.Module):
       `result` is a `RESULTS` member (anything but `successful` stops the solve).
       `y_error` is `None` for methods without an embedded pair.
     * `requires_error_estimate`: `True` if `adapt` needs `y_error`.
+    * `resume_after_clip` (default `False`): when the integrator shortened an accepted
+      step to land on a saved time or `t1`, resume from `max(dt_next, dt_proposed)`
+      instead of `dt_next`, so that clipping does not shrink an adaptive step size.
 
     The integrator clips `dt` to land on `t1` and on `SaveAt(ts)` times. A rejected step
     never advances time. All arguments are arrays inside `jit`; use `jnp.where`, not `if`.
@@ -44,10 +52,15 @@ class AbstractStepController(eqx.Module):
     """
 
     requires_error_estimate: eqx.AbstractClassVar[bool]
+    resume_after_clip: ClassVar[bool] = False
 
     @abc.abstractmethod
     def init(self, f: Callable, t0, t1, y0, dt0, args, error_order) -> tuple[Any, Any]:
         ...
+
+    def check(self, t0, t1) -> None:
+        """Optional host-side validation against the problem's `(t0, t1)` (in the user's
+        time direction), called before compilation with concrete values."""
 
     @abc.abstractmethod
     def adapt(self, t, dt, y, y_next, y_error, error_order, state) -> tuple[Any, Any, Any, Any]:
@@ -99,22 +112,28 @@ class StepTo(AbstractStepController):
                 raise ValueError("StepTo(ts): `ts` must be strictly monotonic.")
         self.ts = jnp.asarray(ts)
 
+    def check(self, t0, t1):
+        if isinstance(self.ts, jax.core.Tracer) or isinstance(t0, jax.core.Tracer) or isinstance(t1, jax.core.Tracer):
+            return
+        ts = np.asarray(self.ts)
+        if not (np.isclose(ts[0], float(t0)) and np.isclose(ts[-1], float(t1))):
+            raise ValueError(
+                f"StepTo(ts): ts must start at t0={float(t0)} and end at t1={float(t1)}; got "
+                f"[{ts[0]}, ..., {ts[-1]}]."
+            )
+
     def init(self, f, t0, t1, y0, dt0, args, error_order):
         # The integrator mirrors backward solves, so compare in its (forward) time.
         ts = self.ts.astype(jnp.result_type(t0))
         ts = jnp.where(ts[-1] < ts[0], -ts, ts)
-        if not isinstance(t0, jax.core.Tracer) and not isinstance(ts, jax.core.Tracer):
-            if not (np.isclose(float(ts[0]), float(t0)) and np.isclose(float(ts[-1]), float(t1))):
-                raise ValueError(
-                    f"StepTo(ts): ts must start at t0={float(t0)} and end at t1={float(t1)}; got "
-                    f"[{float(ts[0])}, ..., {float(ts[-1])}]."
-                )
         return ts[1] - ts[0], ts
 
     def adapt(self, t, dt, y, y_next, y_error, error_order, state):
         ts = state
         t_next = t + dt
-        i = jnp.clip(jnp.searchsorted(ts, t_next, side="right"), 1, ts.shape[0] - 1)
+        # Tolerate round-off in t + dt when locating the next grid time.
+        tol = 64 * jnp.finfo(ts.dtype).eps * jnp.maximum(jnp.abs(t_next), 1.0)
+        i = jnp.clip(jnp.searchsorted(ts, t_next + tol, side="right"), 1, ts.shape[0] - 1)
         dt_next = jnp.where(ts[i] > t_next, ts[i] - t_next, ts[-1] - ts[-2])
         return jnp.array(True), dt_next, state, RESULTS.successful
 
@@ -150,13 +169,14 @@ class PIDController(AbstractStepController):
     safety: float = 0.9
     norm: Callable = rms_norm
     requires_error_estimate = True
+    resume_after_clip = True
 
     def __check_init__(self):
-        for name in ("rtol", "atol"):
-            v = getattr(self, name)
-            if not isinstance(v, jax.core.Tracer) and not (float(v) >= 0 and np.isfinite(float(v))):
+        rtol, atol = _concrete(self.rtol), _concrete(self.atol)
+        for name, v in (("rtol", rtol), ("atol", atol)):
+            if v is not None and not (v >= 0 and np.isfinite(v)):
                 raise ValueError(f"PIDController: `{name}` must be finite and >= 0; got {v}.")
-        if not isinstance(self.rtol, jax.core.Tracer) and float(self.rtol) == 0 and float(self.atol) == 0:
+        if rtol == 0 and atol == 0:
             raise ValueError("PIDController: `rtol` and `atol` cannot both be 0.")
         if not 0 < self.safety <= 1:
             raise ValueError(f"PIDController: `safety` must be in (0, 1]; got {self.safety}.")
@@ -165,12 +185,14 @@ class PIDController(AbstractStepController):
                 "PIDController: need 0 < factormin < 1 < factormax; got "
                 f"factormin={self.factormin}, factormax={self.factormax}."
             )
-        if self.dtmin is not None and not self.dtmin > 0:
-            raise ValueError(f"PIDController: `dtmin` must be positive; got {self.dtmin}.")
-        if self.dtmax is not None and not self.dtmax > 0:
-            raise ValueError(f"PIDController: `dtmax` must be positive; got {self.dtmax}.")
-        if self.dtmin is not None and self.dtmax is not None and self.dtmin > self.dtmax:
-            raise ValueError(f"PIDController: `dtmin`={self.dtmin} exceeds `dtmax`={self.dtmax}.")
+        dtmin = None if self.dtmin is None else _concrete(self.dtmin)
+        dtmax = None if self.dtmax is None else _concrete(self.dtmax)
+        if dtmin is not None and not dtmin > 0:
+            raise ValueError(f"PIDController: `dtmin` must be positive; got {dtmin}.")
+        if dtmax is not None and not dtmax > 0:
+            raise ValueError(f"PIDController: `dtmax` must be positive; got {dtmax}.")
+        if dtmin is not None and dtmax is not None and dtmin > dtmax:
+            raise ValueError(f"PIDController: `dtmin`={dtmin} exceeds `dtmax`={dtmax}.")
 
     def _clip_dt(self, dt):
         if self.dtmin is not None:

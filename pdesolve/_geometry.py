@@ -20,6 +20,7 @@ Sampling functions return ``jnp`` arrays of the default floating dtype (``float6
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -48,7 +49,7 @@ def _float_dtype():
 
 
 def _contains_tol(dtype, scale: jax.Array) -> jax.Array:
-    """Inside-test tolerance: 1e-12 in float64 (raised to 16 ulp in float32), times max(1, scale)."""
+    """Inside-test tolerance: 1e-12 in float64 (16 ulp in float32), times max(1, scale)."""
     return max(1e-12, 16.0 * float(jnp.finfo(dtype).eps)) * jnp.maximum(1.0, scale)
 
 
@@ -94,6 +95,11 @@ def _as_float_scalar(name: str) -> Callable[[Any], float]:
         return float(arr)
 
     return convert
+
+
+def _as_radius(value: Any) -> np.float64:
+    """Converter for ``radius``: a NumPy float64 scalar (an array leaf, traced by filter_jit)."""
+    return np.float64(_as_float_scalar("radius")(value))
 
 
 def _check_count(n: Any, name: str = "n", minimum: int = 0) -> int:
@@ -241,6 +247,85 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
+# jitted sampling kernels: one XLA computation per (n, d, dtype), inlined under an outer jit
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _box_interior(key, lower, upper, n):
+    return jax.random.uniform(
+        key, (n, lower.shape[0]), dtype=lower.dtype, minval=lower, maxval=upper
+    )
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _box_boundary(key, lower, upper, n):
+    d = lower.shape[0]
+    lengths = upper - lower
+    # Face 2i is {x_i = lower_i}, face 2i+1 is {x_i = upper_i}; both have measure prod_{j!=i}.
+    eye = jnp.eye(d, dtype=jnp.bool_)
+    face_measure = jnp.repeat(jnp.prod(jnp.where(eye, 1.0, lengths[None, :]), axis=1), 2)
+    key_face, key_point = jax.random.split(key)
+    face = jax.random.choice(key_face, 2 * d, shape=(n,), p=face_measure / face_measure.sum())
+    axis = face // 2
+    side = face % 2  # 0: lower face, 1: upper face
+    x = _box_interior(key_point, lower, upper, n)
+    on_axis = jax.nn.one_hot(axis, d, dtype=jnp.bool_)
+    face_value = jnp.where(side[:, None] == 1, upper[None, :], lower[None, :])
+    x = jnp.where(on_axis, face_value, x)
+    normals = on_axis.astype(lower.dtype) * (2 * side - 1).astype(lower.dtype)[:, None]
+    return x, normals
+
+
+@jax.jit
+def _box_contains(x, lower, upper):
+    scale = jnp.maximum(jnp.max(jnp.abs(lower)), jnp.max(jnp.abs(upper)))
+    tol = _contains_tol(x.dtype, scale)
+    return jnp.all((x >= lower - tol) & (x <= upper + tol), axis=-1)
+
+
+def _sphere_directions(key, n, d, dtype):
+    """(n, d) unit vectors uniform on the sphere: normalised standard Gaussians."""
+    z = jax.random.normal(key, (n, d), dtype=dtype)
+    norm = jnp.linalg.norm(z, axis=-1, keepdims=True)
+    return z / jnp.where(norm > 0, norm, 1.0)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _ball_interior(key, center, radius, n):
+    d, dtype = center.shape[0], center.dtype
+    if d == 1:
+        u = jax.random.uniform(key, (n, 1), dtype=dtype, minval=-1.0, maxval=1.0)
+        return center + radius * u
+    key_dir, key_rad = jax.random.split(key)
+    direction = _sphere_directions(key_dir, n, d, dtype)
+    rad = radius * jax.random.uniform(key_rad, (n, 1), dtype=dtype) ** (1.0 / d)
+    return center + rad * direction
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _ball_boundary(key, center, radius, n):
+    d, dtype = center.shape[0], center.dtype
+    if d == 1:
+        normals = jnp.where(jax.random.bernoulli(key, 0.5, (n, 1)), 1.0, -1.0).astype(dtype)
+    else:
+        normals = _sphere_directions(key, n, d, dtype)
+    return center + radius * normals, normals
+
+
+@jax.jit
+def _ball_contains(x, center, radius):
+    tol = _contains_tol(x.dtype, jnp.max(jnp.abs(center)) + radius)
+    return jnp.linalg.norm(x - center, axis=-1) <= radius + tol
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _pick_rows(key, arrays, n):
+    idx = jax.random.randint(key, (n,), 0, arrays[0].shape[0])
+    return tuple(a[idx] for a in arrays)
+
+
+# ---------------------------------------------------------------------------------------------
 # domains
 # ---------------------------------------------------------------------------------------------
 
@@ -283,7 +368,7 @@ class AbstractDomain(eqx.Module):
 
     @abc.abstractmethod
     def sample_boundary(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
-        """Return ``(x, normals)``, each (n, d): uniform boundary points and outward unit normals."""
+        """Return ``(x, normals)``, each (n, d): uniform boundary points, outward unit normals."""
 
     @abc.abstractmethod
     def node_set(self, n: int, *, seed: int = 0) -> PointCloud:
@@ -312,10 +397,12 @@ class Box(AbstractDomain):
     on a face become boundary nodes (normal of that face); corners (and in 3-D edges), where the
     normal is undefined, are left out, so no node is duplicated and every boundary node has a
     well-defined normal. Interior nodes are the strictly interior grid points, one grid spacing
-    (about h) from the boundary. With h = (volume / N)^(1/d), N the number of nodes returned:
-    separation distance ~ h and fill distance ~ h * sqrt(d) / 2 (measured at N ~ 400 in 2-D:
-    min separation / h ~ 1.0, fill distance / h ~ 0.75). The node set is deterministic:
-    ``seed`` is accepted for interface compatibility and ignored.
+    (about h) from the boundary. With h = (volume / N)^(1/d), N the number of nodes returned,
+    the separation distance is ~h and the fill distance ~h * sqrt(d) / 2 away from the corners
+    and ~h (2-D) or ~1.4 h (3-D) at the dropped corners and edges. Measured with 40 000 random
+    probes: unit square, n = 400: separation / h = 1.05, fill distance / h = 0.99; [0,1]x[0,2]x
+    [0,1], n = 1000: 1.03 and 1.41. The node set is deterministic: ``seed`` is accepted for
+    interface compatibility and ignored.
     """
 
     lower: np.ndarray = eqx.field(converter=_as_float_vector("lower"))
@@ -365,9 +452,7 @@ class Box(AbstractDomain):
         x = _check_points(self, x)
         lower = jnp.asarray(self.lower, dtype=x.dtype)
         upper = jnp.asarray(self.upper, dtype=x.dtype)
-        scale = jnp.maximum(jnp.max(jnp.abs(lower)), jnp.max(jnp.abs(upper)))
-        tol = _contains_tol(x.dtype, scale)
-        return jnp.all((x >= lower - tol) & (x <= upper + tol), axis=-1)
+        return _box_contains(x, lower, upper)
 
     def sample_interior(self, key: jax.Array, n: int) -> jax.Array:
         """Return (n, d) points i.i.d. uniform in the box. Jit-able with ``n`` static; O(n d)."""
@@ -375,7 +460,7 @@ class Box(AbstractDomain):
         dtype = _float_dtype()
         lower = jnp.asarray(self.lower, dtype=dtype)
         upper = jnp.asarray(self.upper, dtype=dtype)
-        return jax.random.uniform(key, (n, self.dim), dtype=dtype, minval=lower, maxval=upper)
+        return _box_interior(key, lower, upper, n=n)
 
     def sample_boundary(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Return ``(x, normals)``, (n, d) each: uniform on the box surface, outward normals.
@@ -384,25 +469,10 @@ class Box(AbstractDomain):
         point on it. Points lie exactly on their face. Jit-able with ``n`` static; O(n d).
         """
         n = _check_count(n)
-        d = self.dim
         dtype = _float_dtype()
         lower = jnp.asarray(self.lower, dtype=dtype)
         upper = jnp.asarray(self.upper, dtype=dtype)
-        lengths = upper - lower
-        # Face 2i is {x_i = lower_i}, face 2i+1 is {x_i = upper_i}; both have measure prod_{j!=i}.
-        eye = jnp.eye(d, dtype=jnp.bool_)
-        face_measure = jnp.repeat(jnp.prod(jnp.where(eye, 1.0, lengths[None, :]), axis=1), 2)
-        key_face, key_point = jax.random.split(key)
-        face = jax.random.choice(key_face, 2 * d, shape=(n,), p=face_measure / face_measure.sum())
-        axis = face // 2
-        side = face % 2  # 0: lower face, 1: upper face
-        x = self.sample_interior(key_point, n)
-        on_axis = jax.nn.one_hot(axis, d, dtype=jnp.bool_)
-        face_value = jnp.where(side[:, None] == 1, upper[None, :], lower[None, :])
-        x = jnp.where(on_axis, face_value, x)
-        sign = (2 * side - 1).astype(dtype)
-        normals = on_axis.astype(dtype) * sign[:, None]
-        return x, normals
+        return _box_boundary(key, lower, upper, n=n)
 
     def node_set(self, n: int, *, seed: int = 0) -> PointCloud:
         """Return a grid-based quasi-uniform :class:`PointCloud` with about ``n`` nodes.
@@ -461,9 +531,12 @@ class Ball(AbstractDomain):
       nodes, projected back into that ball after every step, so interior nodes stay at least
       h/2 from the boundary. In 1-D the interior nodes are equally spaced.
 
-    Measured at n ~ 400 in the unit disk (h = (area / N)^(1/d), N the number of nodes returned):
-    min separation / h ~ 0.6-0.7, fill distance / h ~ 0.6-0.7 (a dense random probe set), for
-    seeds 0-4.
+    Achieved quality, with h = (volume / N)^(1/d) for the N nodes returned, separation the
+    smallest distance between two nodes and fill distance the largest distance from a point of
+    the domain to its nearest node (measured with 40 000 uniform random probes): unit disk,
+    n = 400, seeds 0-4: separation / h = 0.86-0.92, fill distance / h = 0.73-0.81; n = 20 000:
+    0.80 and 0.76; 3-D unit ball, n = 1000: 0.86 and 0.92. (The tests require >= 0.3 and
+    <= 2.)
 
     Reference: node repulsion in the spirit of Fornberg & Flyer, *Fast generation of 2-D node
     distributions for mesh-free PDE discretizations* (CAMWA 2015) and Persson & Strang's
@@ -472,7 +545,7 @@ class Ball(AbstractDomain):
     """
 
     center: np.ndarray = eqx.field(converter=_as_float_vector("center"))
-    radius: float = eqx.field(converter=_as_float_scalar("radius"))
+    radius: float = eqx.field(converter=_as_radius)
 
     def __check_init__(self):
         center, radius = self.center, self.radius
@@ -509,22 +582,14 @@ class Ball(AbstractDomain):
         """
         x = _check_points(self, x)
         c = jnp.asarray(self.center, dtype=x.dtype)
-        tol = _contains_tol(x.dtype, jnp.max(jnp.abs(c)) + self.radius)
-        return jnp.linalg.norm(x - c, axis=-1) <= self.radius + tol
+        return _ball_contains(x, c, jnp.asarray(self.radius, dtype=x.dtype))
 
     def sample_interior(self, key: jax.Array, n: int) -> jax.Array:
         """Return (n, d) points i.i.d. uniform in the ball. Jit-able with ``n`` static; O(n d)."""
         n = _check_count(n)
-        d = self.dim
         dtype = _float_dtype()
         c = jnp.asarray(self.center, dtype=dtype)
-        if d == 1:
-            u = jax.random.uniform(key, (n, 1), dtype=dtype, minval=-1.0, maxval=1.0)
-            return c + self.radius * u
-        key_dir, key_rad = jax.random.split(key)
-        direction = self._directions(key_dir, n, dtype)
-        rad = self.radius * jax.random.uniform(key_rad, (n, 1), dtype=dtype) ** (1.0 / d)
-        return c + rad * direction
+        return _ball_interior(key, c, jnp.asarray(self.radius, dtype=dtype), n=n)
 
     def sample_boundary(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Return ``(x, normals)``: (n, d) points uniform on the sphere and ``(x - c) / r``.
@@ -534,17 +599,7 @@ class Ball(AbstractDomain):
         n = _check_count(n)
         dtype = _float_dtype()
         c = jnp.asarray(self.center, dtype=dtype)
-        if self.dim == 1:
-            sign = jnp.where(jax.random.bernoulli(key, 0.5, (n, 1)), 1.0, -1.0).astype(dtype)
-            return c + self.radius * sign, sign
-        normals = self._directions(key, n, dtype)
-        return c + self.radius * normals, normals
-
-    def _directions(self, key: jax.Array, n: int, dtype) -> jax.Array:
-        """(n, d) unit vectors uniform on the sphere: normalised standard Gaussians."""
-        z = jax.random.normal(key, (n, self.dim), dtype=dtype)
-        norm = jnp.linalg.norm(z, axis=-1, keepdims=True)
-        return z / jnp.where(norm > 0, norm, 1.0)
+        return _ball_boundary(key, c, jnp.asarray(self.radius, dtype=dtype), n=n)
 
     def node_set(self, n: int, *, seed: int = 0) -> PointCloud:
         """Return a quasi-uniform :class:`PointCloud` with about ``n`` nodes (see class docs).
@@ -774,9 +829,7 @@ class PointCloud(AbstractDomain):
     def sample_interior(self, key: jax.Array, n: int) -> jax.Array:
         """Return (n, d) interior nodes drawn uniformly at random with replacement. O(n d)."""
         n = _check_count(n)
-        dtype = _float_dtype()
-        idx = jax.random.randint(key, (n,), 0, self.n_interior)
-        return jnp.asarray(self.interior, dtype=dtype)[idx]
+        return _pick_rows(key, (jnp.asarray(self.interior, dtype=_float_dtype()),), n=n)[0]
 
     def sample_boundary(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Return ``(x, normals)``: n boundary nodes drawn at random with replacement. O(n d)."""
@@ -787,11 +840,8 @@ class PointCloud(AbstractDomain):
                 "sample its boundary."
             )
         dtype = _float_dtype()
-        idx = jax.random.randint(key, (n,), 0, self.n_boundary)
-        return (
-            jnp.asarray(self.boundary, dtype=dtype)[idx],
-            jnp.asarray(self.normals, dtype=dtype)[idx],
-        )
+        arrays = (jnp.asarray(self.boundary, dtype=dtype), jnp.asarray(self.normals, dtype=dtype))
+        return _pick_rows(key, arrays, n=n)
 
     def node_set(self, n: int | None = None, *, seed: int = 0) -> PointCloud:
         """Return ``self``: a point cloud is already a fixed node set.

@@ -73,6 +73,32 @@ def time_dtype(*ts):
     return jnp.result_type(*ts, float)
 
 
+def validate(stepper, controller, saveat, t0, t1, *, max_steps, backward):
+    """Host-side checks of a time-stepping solve's options (skipped for traced values).
+
+    Solvers call this before entering `jit`, where the values are still concrete.
+    """
+    if not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"`max_steps` must be a positive int; got {max_steps!r}.")
+    if controller.requires_error_estimate and stepper.error_order is None:
+        raise ValueError(
+            f"{type(controller).__name__} needs an embedded error estimate, which this method "
+            "does not have. Use ConstantStepSize (with dt0) or an adaptive method such as "
+            "Dopri5, Tsit5, Bosh3 or Heun."
+        )
+    controller.check(t0, t1)
+    if saveat.ts is not None and is_concrete((saveat.ts, t0, t1)):
+        sign = -1.0 if backward else 1.0
+        ss = sign * np.asarray(saveat.ts, dtype=float)
+        s0, s1 = sign * float(t0), sign * float(t1)
+        if ss.size and (ss[0] < s0 or ss[-1] > s1 or np.any(np.diff(ss) < 0)):
+            raise ValueError(
+                "SaveAt(ts=...) must lie inside tspan and be ordered in the direction of "
+                f"integration; got ts from {float(saveat.ts[0])} to {float(saveat.ts[-1])} "
+                f"for tspan=({float(t0)}, {float(t1)})."
+            )
+
+
 def integrate(
     f: Callable,
     stepper: AbstractStepper,
@@ -95,14 +121,7 @@ def integrate(
     Returns `(ts, ys, stats, result)`. Backward solves (`backward=True`, `t1 < t0`) are
     run as forward solves of the mirrored problem `s = -t`.
     """
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"`max_steps` must be a positive int; got {max_steps!r}.")
-    if controller.requires_error_estimate and stepper.error_order is None:
-        raise ValueError(
-            f"{type(controller).__name__} needs an embedded error estimate, which this method "
-            "does not have. Use ConstantStepSize (with dt0) or an adaptive method such as "
-            "Dopri5, Tsit5, Bosh3 or Heun."
-        )
+    validate(stepper, controller, saveat, t0, t1, max_steps=max_steps, backward=backward)
     dtype = time_dtype(t0, t1)
     sign = -1.0 if backward else 1.0
     s0 = jnp.asarray(sign * t0, dtype)
@@ -117,14 +136,6 @@ def integrate(
 
     if saveat.ts is not None:
         save_s = sign * jnp.asarray(saveat.ts, dtype)
-        if is_concrete(save_s) and is_concrete((s0, s1)):
-            ss = np.asarray(save_s)
-            if ss.size and (ss[0] < float(s0) or ss[-1] > float(s1) or np.any(np.diff(ss) < 0)):
-                raise ValueError(
-                    "SaveAt(ts=...) must lie inside tspan and be ordered in the direction of "
-                    f"integration; got ts from {float(saveat.ts[0])} to {float(saveat.ts[-1])} "
-                    f"for tspan=({float(t0)}, {float(t1)})."
-                )
     else:
         save_s = jnp.zeros((0,), dtype)
     n_ts = int(save_s.shape[0])
@@ -183,7 +194,8 @@ def integrate(
         accept = accept | zero
         # After a step shortened by clipping, resume from the controller's earlier proposal.
         clipped = hit & (remaining < c["dt"])
-        dt_next = jnp.where(accept & clipped, jnp.maximum(dt_next, c["dt"]), dt_next)
+        if controller.resume_after_clip:
+            dt_next = jnp.where(accept & clipped, jnp.maximum(dt_next, c["dt"]), dt_next)
         dt_next = jnp.where(zero, c["dt"], dt_next)
         ctrl_next = _tree_where(zero, c["ctrl"], ctrl_next)
         result = RESULTS.where(zero, RESULTS.successful, result)

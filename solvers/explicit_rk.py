@@ -13,7 +13,7 @@ import equinox as eqx
 
 from pdesolve import _tableau as tab
 from pdesolve._controllers import resolve_controller
-from pdesolve._integrate import integrate
+from pdesolve._integrate import integrate, validate
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._rk import RKStepper, ode_rhs
 from pdesolve._solution import Solution, reintegrating_evaluator
@@ -85,12 +85,10 @@ class ExplicitRK(AbstractExplicitRK):
     checkpoints: int | None = None
 
 
-@register(NeuralODEProblem, AbstractExplicitRK)
-def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
-    del key
-    controller = resolve_controller(controller, dt0)
+@eqx.filter_jit
+def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
     t0, t1 = problem.tspan
-    ts, ys, stats, result = integrate(
+    return integrate(
         ode_rhs(problem),
         RKStepper(solver.tableau),
         t0,
@@ -106,6 +104,17 @@ def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, th
         checkpoints=solver.checkpoints,
         backward=problem.backward,
     )
+
+
+@register(NeuralODEProblem, AbstractExplicitRK)
+def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
+    del key
+    controller = resolve_controller(controller, dt0)
+    t0, t1 = problem.tspan
+    # Checks on concrete values first; the solve itself is compiled once per problem
+    # structure (equinox.filter_jit), so repeated solves of one problem reuse it.
+    validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
+    ts, ys, stats, result = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress)
     return Solution(
         ts=ts,
         ys=ys,

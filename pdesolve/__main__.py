@@ -1,0 +1,14 @@
+"""`python -m pdesolve`: the spiral neural-ODE demo (see `pdesolve._demo`).
+
+This entry point is the one place that enables float64: library modules never flip
+`jax_enable_x64`, but a program's entry point may, before any array is created.
+"""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from pdesolve._demo import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""Boundary conditions ``B u = g`` on the boundary of a domain.
+
+A boundary condition is a linear boundary operator ``B`` applied to a field ``u`` (see
+:mod:`pdesolve._field`) at one boundary point with outward unit normal ``n``, and a target
+``g``. Solvers use :meth:`AbstractBoundaryCondition.residual` ``B u - g`` as the boundary part of
+their loss (PINNs) or as rows of their discretisation (RBF-FD).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._field import AbstractField
+
+__all__ = ["AbstractBoundaryCondition", "Dirichlet", "Neumann", "Robin"]
+
+
+def _check_target(g: Any) -> None:
+    """Validate a boundary target: a callable ``g(x, t)`` or a finite scalar / (k,) constant."""
+    if callable(g):
+        return
+    try:
+        arr = np.asarray(g)
+    except jax.errors.TracerArrayConversionError:
+        return  # a traced constant (built inside a JAX transformation): cannot be inspected
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(
+            f"`g` must be a number, an array of shape (k,) or a callable g(x, t); got "
+            f"{type(g).__name__}."
+        )
+    if arr.ndim > 1:
+        raise ValueError(
+            f"`g` must be a scalar or have the value's shape (k,), got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`g` must be finite (it contains NaN or inf): got {g!r}.")
+
+
+def _check_coefficient(name: str, value: Any) -> float | None:
+    """Validate a Robin coefficient; return it as a float when it is concrete."""
+    try:
+        arr = np.asarray(value)
+    except jax.errors.TracerArrayConversionError:
+        return None
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number) or arr.ndim != 0:
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    out = float(arr)
+    if not math.isfinite(out):
+        raise ValueError(f"`{name}` must be finite, got {value!r}.")
+    return out
+
+
+def _check_field(u: Any) -> None:
+    if not isinstance(u, AbstractField):
+        raise TypeError(
+            f"`u` must be a pdesolve field (an AbstractField, e.g. pds.Field(fn, x)), got "
+            f"{type(u).__name__}."
+        )
+
+
+class AbstractBoundaryCondition(eqx.Module):
+    """A boundary condition ``B u = g``.
+
+    Subclasses define the boundary operator :meth:`operator` ``B`` and hold the target ``g``:
+    a constant (a Python number or an array of shape () or (k,) for a system) or a callable
+    ``g(x, t)`` taking ONE boundary point ``x`` of shape (d,) and the time ``t`` (``None`` for
+    steady problems — a callable used in a steady problem must accept ``t=None``), returning a
+    value shaped like the field's value (or broadcastable to it).
+
+    Methods:
+
+    * ``operator(u, normal)``: ``B u`` for a field ``u`` at a boundary point with outward unit
+      normal ``normal`` (shape (d,)), shaped like ``u.value``;
+    * ``target(x, t=None)``: ``g`` at ``x``;
+    * ``residual(u, x, normal, t=None)``: ``operator(u, normal) - target(x, t)``.
+
+    All are pointwise: vmap over boundary points.
+    """
+
+    g: eqx.AbstractVar[Any]
+
+    @abc.abstractmethod
+    def operator(self, u: AbstractField, normal: Any) -> jax.Array:
+        """Apply the boundary operator to the field ``u`` at a point with outward normal."""
+
+    def target(self, x: Any, t: Any = None) -> jax.Array:
+        """Return ``g`` at the boundary point ``x`` (shape (d,)) and time ``t``.
+
+        A callable ``g`` is called as ``g(x, t)`` (``t`` is passed through, ``None`` for steady
+        problems); a constant is returned as an array of the default float dtype. Cost: one
+        call of ``g``.
+        """
+        if callable(self.g):
+            return jnp.asarray(self.g(x, t))
+        g = jnp.asarray(self.g)
+        if not jnp.issubdtype(g.dtype, jnp.inexact):
+            g = g.astype(jnp.result_type(float))
+        return g
+
+    def residual(self, u: AbstractField, x: Any, normal: Any, t: Any = None) -> jax.Array:
+        """Return ``operator(u, normal) - target(x, t)``, shaped like ``u.value``.
+
+        Args:
+            u: the field at the boundary point ``x``.
+            x: the boundary point, shape (d,).
+            normal: the outward unit normal at ``x``, shape (d,).
+            t: the time, or ``None`` for steady problems.
+        """
+        return self.operator(u, normal) - self.target(x, t)
+
+
+class Dirichlet(AbstractBoundaryCondition):
+    """The Dirichlet condition ``u = g``.
+
+    Args:
+        g: the boundary value: a finite constant (scalar or shape (k,)) or a callable
+            ``g(x, t)``; default 0.
+
+    ``operator(u, normal) = u.value`` (the normal is ignored). Cost: one field evaluation.
+    """
+
+    g: Any = 0.0
+
+    def __check_init__(self):
+        _check_target(self.g)
+
+    def operator(self, u: AbstractField, normal: Any = None) -> jax.Array:
+        """Return ``u.value``; ``normal`` is accepted for a uniform interface and ignored."""
+        _check_field(u)
+        return u.value
+
+
+class Neumann(AbstractBoundaryCondition):
+    """The Neumann condition ``n . grad u = g`` with ``n`` the outward unit normal.
+
+    Args:
+        g: the prescribed outward normal derivative: a finite constant (scalar or shape (k,))
+            or a callable ``g(x, t)``; default 0 (no flux).
+
+    ``operator(u, normal) = u.normal_derivative(normal)``. Cost: one JVP for autodiff fields.
+    """
+
+    g: Any = 0.0
+
+    def __check_init__(self):
+        _check_target(self.g)
+
+    def operator(self, u: AbstractField, normal: Any) -> jax.Array:
+        """Return ``normal . grad u``, shaped like ``u.value``."""
+        _check_field(u)
+        return u.normal_derivative(normal)
+
+
+class Robin(AbstractBoundaryCondition):
+    """The Robin condition ``alpha n . grad u + beta u = g``.
+
+    Args:
+        alpha: finite real coefficient of the outward normal derivative.
+        beta: finite real coefficient of the value; ``alpha`` and ``beta`` not both zero.
+        g: a finite constant (scalar or shape (k,)) or a callable ``g(x, t)``; default 0.
+
+    ``alpha = 0`` gives a (scaled) Dirichlet condition and ``beta = 0`` a (scaled) Neumann one;
+    a term whose coefficient is a concrete zero is not evaluated (so a discretisation that
+    traces the operator does not see it). Cost: one value and one JVP for autodiff fields.
+    """
+
+    alpha: Any
+    beta: Any
+    g: Any
+
+    def __init__(self, alpha: Any, beta: Any, g: Any = 0.0):
+        self.alpha = alpha
+        self.beta = beta
+        self.g = g
+
+    def __check_init__(self):
+        alpha = _check_coefficient("alpha", self.alpha)
+        beta = _check_coefficient("beta", self.beta)
+        if alpha == 0.0 and beta == 0.0:
+            raise ValueError(
+                "`alpha` and `beta` are both zero, so the condition says 0 = g; give at least "
+                "one nonzero coefficient (alpha for the normal derivative, beta for the value)."
+            )
+        _check_target(self.g)
+
+    def operator(self, u: AbstractField, normal: Any) -> jax.Array:
+        """Return ``alpha * normal . grad u + beta * u.value``, shaped like ``u.value``."""
+        _check_field(u)
+        terms = []
+        if not _is_concrete_zero(self.alpha):
+            terms.append(self.alpha * u.normal_derivative(normal))
+        if not _is_concrete_zero(self.beta):
+            terms.append(self.beta * u.value)
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
+def _is_concrete_zero(value: Any) -> bool:
+    """True if ``value`` is a concrete (non-traced) scalar equal to zero."""
+    if isinstance(value, jax.core.Tracer):
+        return False
+    try:
+        return bool(np.asarray(value) == 0)
+    except (TypeError, ValueError):
+        return False
+
