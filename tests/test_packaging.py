@@ -1,0 +1,54 @@
+"""The wheel maps solvers/ and problems/ into the package and imports from a fresh venv."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_subpackages_import():
+    import pdesolve
+    import pdesolve.problems
+    import pdesolve.solvers
+
+    assert hasattr(pdesolve, "solve") and hasattr(pdesolve.solvers, "RK4")
+    assert Path(pdesolve.solvers.__file__).parent.name == "solvers"
+    if os.environ.get("PDESOLVE_EXPECT_INSTALLED"):  # set by .ci/run: tests run on the installed wheel
+        assert "site-packages" in pdesolve.__file__, pdesolve.__file__
+
+
+@pytest.mark.skipif(not (ROOT / "pyproject.toml").exists(), reason="needs the source tree")
+def test_wheel_installs_into_fresh_venv(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+        check=True,
+    )
+    (wheel,) = dist.glob("pdesolve-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for must in ("pdesolve/__init__.py", "pdesolve/solvers/__init__.py", "pdesolve/problems/__init__.py"):
+        assert must in names, must
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+    # Install the wheel alone into the fresh venv; its dependencies come from this
+    # environment through a .pth placed after the venv's own site-packages.
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)], check=True
+    )
+    (site / "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    code = (
+        "import pdesolve, pdesolve.solvers, pdesolve.problems, sys; "
+        "assert pdesolve.__file__.startswith(sys.argv[1]), pdesolve.__file__; print('ok')"
+    )
+    out = subprocess.run([str(py), "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
