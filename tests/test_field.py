@@ -198,6 +198,24 @@ def test_laplacian_is_hessian_trace_under_jit_and_vmap():
         np.testing.assert_allclose(grad[i], jax.grad(lambda y: mlp_scalar(MLP, y))(xs[i]), **TOL)
 
 
+def test_components_under_jit_and_vmap():
+    xs = np.random.default_rng(0).uniform(-2, 2, size=(50, 2))
+
+    @jax.jit
+    def per_point(xs):
+        def one(x):
+            u = Field(vec, x)
+            return u[1].laplacian, u[0].partial(0, 1), u.laplacian
+
+        return jax.vmap(one)(xs)
+
+    lap1, mixed0, lap = per_point(xs)
+    x0, x1 = xs[:, 0], xs[:, 1]
+    np.testing.assert_allclose(lap1, 2 * x1**3 + 6 * x0**2 * x1, **TOL)
+    np.testing.assert_allclose(mixed0, -np.cos(x0) * np.sin(x1), **TOL)
+    np.testing.assert_allclose(lap[:, 0], -2 * np.sin(x0) * np.cos(x1), **TOL)
+
+
 def test_module_as_fn_is_a_pytree_child():
     """A Field holding an eqx.Module: its parameters are leaves and components stay pytrees."""
     fn = eqx.nn.MLP(2, 2, width_size=8, depth=1, activation=jnp.tanh, key=jax.random.key(3))
