@@ -1,0 +1,73 @@
+"""The pdesolve problem catalogue (in the spirit of Julia's DiffEqProblemLibrary).
+
+Each function returns a ready problem object to pass to `pdesolve.solve`:
+
+    from pdesolve.problems import arenstorf, reference_solution
+    prob = arenstorf()
+    sol = pds.solve(prob, pds.Dopri5(), controller=pds.PIDController(rtol=1e-8, atol=1e-10))
+
+`CATALOGUE` maps each problem's name to `(constructor, one-line description)`; every
+constructor there can be called with no arguments.
+"""
+
+from collections.abc import Callable
+
+from .detest import (
+    ARENSTORF_PERIOD as ARENSTORF_PERIOD,
+    arenstorf as arenstorf,
+    brusselator as brusselator,
+    euler_rigid_body as euler_rigid_body,
+    lotka_volterra as lotka_volterra,
+    pleiades as pleiades,
+    reference_solution as reference_solution,
+)
+from .spiral import (
+    SpiralField as SpiralField,
+    make_mlp as make_mlp,
+    spiral_data as spiral_data,
+    spiral_problem as spiral_problem,
+    true_spiral_problem as true_spiral_problem,
+)
+
+CATALOGUE: dict[str, tuple[Callable, str]] = {
+    "lotka_volterra": (
+        lotka_volterra,
+        "DETEST B1: Lotka–Volterra predator–prey, y0=(1, 3), t in [0, 20] (Hull et al. 1972).",
+    ),
+    "euler_rigid_body": (
+        euler_rigid_body,
+        "DETEST B5: Euler's free rigid-body equations, y0=(0, 1, 1), t in [0, 20] (Hull et al. 1972).",
+    ),
+    "arenstorf": (
+        arenstorf,
+        "Arenstorf periodic orbit of the restricted three-body problem, one period (Hairer I, II.0).",
+    ),
+    "brusselator": (
+        brusselator,
+        "Non-stiff Brusselator oscillator, A=1, B=3, y0=(1.5, 3), t in [0, 20] (Hairer I, II.10).",
+    ),
+    "pleiades": (
+        pleiades,
+        "Pleiades: seven-body planar gravitation, 28 states, t in [0, 3] (Hairer I, II.10).",
+    ),
+    "spiral": (
+        true_spiral_problem,
+        "True cubic spiral dy/dt = (y**3) @ A of the neural-ODE demo, t in [0, 25] (Chen et al. 2018).",
+    ),
+}
+
+__all__ = [
+    "ARENSTORF_PERIOD",
+    "CATALOGUE",
+    "SpiralField",
+    "arenstorf",
+    "brusselator",
+    "euler_rigid_body",
+    "lotka_volterra",
+    "make_mlp",
+    "pleiades",
+    "reference_solution",
+    "spiral_data",
+    "spiral_problem",
+    "true_spiral_problem",
+]
