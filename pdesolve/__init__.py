@@ -40,7 +40,9 @@ from ._tableau import ButcherTableau as ButcherTableau
 
 # Solvers register themselves with `solve` on import; keep this import last.
 from .solvers import (  # noqa: E402
+    ALF as ALF,
     AbstractExplicitRK as AbstractExplicitRK,
+    AbstractReversibleSolver as AbstractReversibleSolver,
     Bosh3 as Bosh3,
     Dopri5 as Dopri5,
     Euler as Euler,
@@ -48,6 +50,8 @@ from .solvers import (  # noqa: E402
     Heun as Heun,
     Midpoint as Midpoint,
     Ralston as Ralston,
+    ReversibleHeun as ReversibleHeun,
+    ReversibleRK as ReversibleRK,
     RK4 as RK4,
     Tsit5 as Tsit5,
 )

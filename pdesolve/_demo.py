@@ -66,7 +66,7 @@ def _rel_l2(y, y_ref) -> float:
 
 def _parse(argv):
     p = argparse.ArgumentParser(
-        prog="python -m pdesolve",
+        prog="pdesolve",
         description="Train the spiral neural ODE (Chen et al. 2018) with pdesolve and compare "
         "the explicit Runge-Kutta methods on the trained model.",
     )

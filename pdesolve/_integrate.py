@@ -115,11 +115,20 @@ def integrate(
     progress: bool,
     checkpoints: int | None = None,
     backward: bool = False,
+    record_steps: bool = False,
+    mirrored_f: Callable | None = None,
 ):
     """Integrate `dy/dt = f(t, y, args)` from `t0` to `t1` with `stepper`.
 
-    Returns `(ts, ys, stats, result)`. Backward solves (`backward=True`, `t1 < t0`) are
-    run as forward solves of the mirrored problem `s = -t`.
+    Returns `(ts, ys, stats, result)`, plus a dict `record` when `record_steps=True`:
+    `step_t`, `step_dt` (start time and size of each accepted step, in the integrator's
+    forward time; `max_steps` scalars each, unused entries `inf`), `save_step` (number of
+    accepted steps completed when each `SaveAt(ts)` entry was saved), the final state `y`
+    and time `t`. Adjoint methods that reconstruct the trajectory use this record.
+
+    Backward solves (`backward=True`, `t1 < t0`) are run as forward solves of the mirrored
+    problem `s = -t`; `mirrored_f`, if given, is used instead of mirroring `f` here (it
+    must already be `(s, y) -> dy/ds` in the integrator's time).
     """
     validate(stepper, controller, saveat, t0, t1, max_steps=max_steps, backward=backward)
     dtype = time_dtype(t0, t1)
@@ -127,7 +136,9 @@ def integrate(
     s0 = jnp.asarray(sign * t0, dtype)
     s1 = jnp.asarray(sign * t1, dtype)
 
-    if backward:
+    if mirrored_f is not None:
+        fwd = mirrored_f
+    elif backward:
         def fwd(s, y):
             return jax.tree.map(jnp.negative, f(-s, y, args))
     else:
@@ -168,6 +179,9 @@ def integrate(
         ys_ts=_tree_fill(y0, n_ts, 0.0),
         ts_steps=jnp.full((max_steps if saveat.steps else 0,), jnp.inf, dtype),
         ys_steps=_tree_fill(y0, max_steps if saveat.steps else 0, jnp.inf),
+        step_t=jnp.full((max_steps if record_steps else 0,), jnp.inf, dtype),
+        step_dt=jnp.full((max_steps if record_steps else 0,), jnp.inf, dtype),
+        save_step=jnp.zeros((n_ts if record_steps else 0,), jnp.int32),
     )
     total_span = s1 - s0
     eps = jnp.finfo(dtype).eps
@@ -219,6 +233,13 @@ def integrate(
             ys_steps = jax.tree.map(
                 lambda v, buf: eqxi.buffer_at_set(buf, c["n_acc"], v, pred=taken), y_new, ys_steps
             )
+        step_t, step_dt, save_step = c["step_t"], c["step_dt"], c["save_step"]
+        if record_steps:
+            step_t = eqxi.buffer_at_set(step_t, c["n_acc"], t, pred=taken)
+            step_dt = eqxi.buffer_at_set(step_dt, c["n_acc"], dt, pred=taken)
+            if n_ts:
+                n_done = c["n_acc"] + taken.astype(jnp.int32)
+                save_step = eqxi.buffer_at_set(save_step, save_idx, n_done, pred=save_now)
         token = meter.update(c["token"], (t_new - s0) / total_span)
         return dict(
             t=t_new,
@@ -235,10 +256,13 @@ def integrate(
             ys_ts=ys_ts,
             ts_steps=ts_steps,
             ys_steps=ys_steps,
+            step_t=step_t,
+            step_dt=step_dt,
+            save_step=save_step,
         )
 
     def buffers(c):
-        return (c["ys_ts"], c["ts_steps"], c["ys_steps"])
+        return (c["ys_ts"], c["ts_steps"], c["ys_steps"], c["step_t"], c["step_dt"], c["save_step"])
 
     final = eqxi.while_loop(
         cond_fun,
@@ -283,4 +307,14 @@ def integrate(
     )
     if throw:
         ts, ys, stats = result.error_if((ts, ys, stats), result != RESULTS.successful)
+    if record_steps:
+        record = dict(
+            step_t=final["step_t"],
+            step_dt=final["step_dt"],
+            save_step=final["save_step"],
+            n_acc=final["n_acc"],
+            y=final["y"],
+            t=final["t"],
+        )
+        return ts, ys, stats, result, record
     return ts, ys, stats, result

@@ -47,6 +47,19 @@ def rk_step(tableau: ButcherTableau, f, t, dt, y, k0=None):
     return y_next, y_error, ks[-1]
 
 
+def rk_increment(tableau: ButcherTableau, f, t, dt, y):
+    """The increment `Ψ_h(t, y) = Φ_h(t, y) − y = h Σ b_i k_i` of one explicit RK step,
+    computed directly (no cancellation), and the embedded error estimate (or `None`).
+    No first-same-as-last cache: `s` evaluations of `f`."""
+    dt = jnp.asarray(dt)
+    ks = [f(t, y)]
+    for i in range(1, tableau.stages):
+        ks.append(f(t + tableau.c[i] * dt, combine(y, dt, tableau.a[i - 1], ks)))
+    inc = combine(None, dt, tableau.b, ks)
+    err = None if tableau.b_error is None else combine(None, dt, tableau.b_error, ks)
+    return inc, err
+
+
 class RKStepper(AbstractStepper):
     """Adapter from a `ButcherTableau` to the integrator's stepper interface."""
 

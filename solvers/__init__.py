@@ -12,3 +12,9 @@ from .explicit_rk import (
     RK4 as RK4,
     Tsit5 as Tsit5,
 )
+from .reversible import (
+    ALF as ALF,
+    AbstractReversibleSolver as AbstractReversibleSolver,
+    ReversibleHeun as ReversibleHeun,
+    ReversibleRK as ReversibleRK,
+)

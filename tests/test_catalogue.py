@@ -267,12 +267,14 @@ def test_spiral_problem_wraps_the_mlp():
 METHODS = ["Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5"]
 
 
-def test_demo_quick_runs_and_reports():
+def test_demo_quick_runs_and_reports(tmp_path):
+    # Run outside the source tree: there `-m` would import the unmapped source folder.
     proc = subprocess.run(
         [sys.executable, "-m", "pdesolve", "--quick", "--no-progress"],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
