@@ -307,7 +307,7 @@ class _VectorField(eqx.Module):
         return out if self.sign > 0 else jax.tree.map(jnp.negative, out)
 
 
-def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw):
+def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
     p, state0 = vjp_arg
     stepper = _ForwardStepper(solver, f, p)
     ts, ys, stats, result, record = integrate(
@@ -321,7 +321,7 @@ def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, thr
         dt0=dt0,
         max_steps=max_steps,
         throw=throw,
-        progress=False,
+        progress=progress,
         record_steps=True,
         mirrored_f=lambda s, y: solver.augmented_rhs(f, s, y, p),
     )
@@ -329,22 +329,22 @@ def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, thr
 
 
 @eqx.filter_custom_vjp
-def _reversible_solve(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw):
-    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw)
+def _reversible_solve(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
+    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress)
     return ys, record["y"], (ts, stats, result)
 
 
 @_reversible_solve.def_fwd
-def _reversible_solve_fwd(perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw):
+def _reversible_solve_fwd(perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
     del perturbed
-    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw)
+    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress)
     residuals = (record["y"], record["step_t"], record["step_dt"], record["save_step"], record["n_acc"])
     return (ys, record["y"], (ts, stats, result)), residuals
 
 
 @_reversible_solve.def_bwd
-def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw):
-    del perturbed, saveat, controller, dt0, max_steps, s0, s1, throw
+def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
+    del perturbed, saveat, controller, dt0, max_steps, s0, s1, throw, progress
     p, state0 = vjp_arg
     state_n, step_t, step_dt, save_step, n_acc = residuals
     cot_ys, cot_final, _ = grad_obj
@@ -392,8 +392,6 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
             f"{type(solver).__name__} does not support SaveAt(steps=True): its gradient never "
             "stores the trajectory. Save the times you need with SaveAt(ts=...)."
         )
-    if progress:
-        raise ValueError(f"{type(solver).__name__} does not support progress=True yet.")
     controller = resolve_controller(controller, dt0)
     if controller.requires_error_estimate and solver.error_order is None:
         raise ValueError(
@@ -403,7 +401,7 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
         )
     t0, t1 = problem.tspan
     validate(_ForwardStepper(solver, None, None), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw)
+    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress)
     return Solution(
         ts=ts,
         ys=ys,
@@ -417,7 +415,7 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
 
 
 @eqx.filter_jit
-def _run(problem, solver, saveat, controller, dt0, max_steps, throw):
+def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
     sign = -1.0 if problem.backward else 1.0
@@ -428,9 +426,12 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw):
     p_dyn, p_static = eqx.partition((rhs, problem.args), eqx.is_inexact_array)
     f_p = _VectorField(p_static, sign)
     state0 = solver.init_state(f_p, s0, problem.y0, p_dyn)
-    inner_saveat = type(saveat)(ts=saveat.ts) if saveat.ts is not None else type(saveat)(t1=True)
+    # The inner solve runs in the integrator's forward time s = sign * t.
+    inner_saveat = (
+        type(saveat)(ts=sign * jnp.asarray(saveat.ts, dtype)) if saveat.ts is not None else type(saveat)(t1=True)
+    )
     ys_aug, final_state, (ts_in, stats, result) = _reversible_solve(
-        (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw
+        (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress
     )
     ts_parts, ys_parts = [], []
     if saveat.t0:
