@@ -30,18 +30,24 @@ def combine(y, dt, coeffs, ks):
     return jax.tree.map(leaf, y, *kk)
 
 
-def rk_step(tableau: ButcherTableau, f, t, dt, y, k0=None):
-    """One explicit RK step. Returns `(y_next, y_error or None, k_last)`.
+def rk_stages(tableau: ButcherTableau, f, t, dt, y, k0=None):
+    """The stage derivatives `k_1..k_s` of one explicit RK step, and the last stage's input.
 
     `k0`, if given, is `f(t, y)` (a first-same-as-last cache). Cost: `s` evaluations of `f`
     (`s - 1` with `k0`).
     """
-    dt = jnp.asarray(dt)
     ks = [f(t, y) if k0 is None else k0]
     y_stage = y
     for i in range(1, tableau.stages):
         y_stage = combine(y, dt, tableau.a[i - 1], ks)
         ks.append(f(t + tableau.c[i] * dt, y_stage))
+    return ks, y_stage
+
+
+def rk_step(tableau: ButcherTableau, f, t, dt, y, k0=None):
+    """One explicit RK step. Returns `(y_next, y_error or None, k_last)`."""
+    dt = jnp.asarray(dt)
+    ks, y_stage = rk_stages(tableau, f, t, dt, y, k0)
     y_next = y_stage if tableau.fsal else combine(y, dt, tableau.b, ks)
     y_error = None if tableau.b_error is None else combine(None, dt, tableau.b_error, ks)
     return y_next, y_error, ks[-1]
@@ -52,12 +58,9 @@ def rk_increment(tableau: ButcherTableau, f, t, dt, y):
     computed directly (no cancellation), and the embedded error estimate (or `None`).
     No first-same-as-last cache: `s` evaluations of `f`."""
     dt = jnp.asarray(dt)
-    ks = [f(t, y)]
-    for i in range(1, tableau.stages):
-        ks.append(f(t + tableau.c[i] * dt, combine(y, dt, tableau.a[i - 1], ks)))
-    inc = combine(None, dt, tableau.b, ks)
+    ks, _ = rk_stages(tableau, f, t, dt, y)
     err = None if tableau.b_error is None else combine(None, dt, tableau.b_error, ks)
-    return inc, err
+    return combine(None, dt, tableau.b, ks), err
 
 
 class RKStepper(AbstractStepper):
