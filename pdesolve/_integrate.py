@@ -69,6 +69,24 @@ def _tree_fill(tree, n, value):
     return jax.tree.map(lambda x: jnp.full((n,) + jnp.shape(x), value, jnp.result_type(x)), tree)
 
 
+def assemble_saved(saveat: SaveAt, start, at_ts, at_steps, end, dtype):
+    """Concatenate the saved outputs in the order `t0`, `ts`, `steps`, `t1`.
+
+    `start` and `end` are `(t, y)` pairs; `at_ts` and `at_steps` are `(ts, ys)` with a
+    leading time axis, or `None` when not saved.
+    """
+    ts_parts, ys_parts = [], []
+    for flag, part in ((saveat.t0, start), (True, at_ts), (True, at_steps), (saveat.t1, end)):
+        if not flag or part is None:
+            continue
+        t, y = part
+        if part is start or part is end:
+            t, y = jnp.asarray(t, dtype)[None], jax.tree.map(lambda x: x[None], y)
+        ts_parts.append(jnp.asarray(t, dtype))
+        ys_parts.append(y)
+    return jnp.concatenate(ts_parts), jax.tree.map(lambda *xs: jnp.concatenate(xs), *ys_parts)
+
+
 def time_dtype(*ts):
     return jnp.result_type(*ts, float)
 
@@ -280,21 +298,9 @@ def integrate(
         unfinished & (final["result"] == RESULTS.successful), RESULTS.max_steps_reached, final["result"]
     )
 
-    ts_parts, ys_parts = [], []
-    if saveat.t0:
-        ts_parts.append(jnp.asarray(t0, dtype)[None])
-        ys_parts.append(jax.tree.map(lambda x: x[None], y0))
-    if n_ts:
-        ts_parts.append(jnp.asarray(saveat.ts, dtype))
-        ys_parts.append(final["ys_ts"])
-    if saveat.steps:
-        ts_parts.append(final["ts_steps"])
-        ys_parts.append(final["ys_steps"])
-    if saveat.t1:
-        ts_parts.append(jnp.asarray(sign * final["t"], dtype)[None])
-        ys_parts.append(jax.tree.map(lambda x: x[None], final["y"]))
-    ts = jnp.concatenate(ts_parts)
-    ys = jax.tree.map(lambda *xs: jnp.concatenate(xs), *ys_parts)
+    steps = (final["ts_steps"], final["ys_steps"]) if saveat.steps else None
+    ts_part = (jnp.asarray(saveat.ts, dtype), final["ys_ts"]) if n_ts else None
+    ts, ys = assemble_saved(saveat, (t0, y0), ts_part, steps, (sign * final["t"], final["y"]), dtype)
 
     # Every loop iteration evaluates one step (save-only iterations at dt = 0 included).
     nfe_steps = stepper.step_fevals * final["n_iter"]

@@ -100,3 +100,17 @@ def reintegrating_evaluator(controller, dt0, max_steps):
         return jax.tree.map(lambda a, b: jnp.where(t == start_t, b, a[-1]), end.ys, start_y)
 
     return evaluate
+
+
+def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps) -> Solution:
+    """The `Solution` of an ODE solve, with `evaluate(t)` re-integrating by the same options."""
+    return Solution(
+        ts=ts,
+        ys=ys,
+        stats=stats,
+        result=result,
+        problem=problem,
+        solver=solver,
+        evaluator=reintegrating_evaluator(controller, dt0, max_steps),
+        kind="ode",
+    )

@@ -16,7 +16,7 @@ from pdesolve._controllers import resolve_controller
 from pdesolve._integrate import integrate, validate
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._rk import RKStepper, ode_rhs
-from pdesolve._solution import Solution, reintegrating_evaluator
+from pdesolve._solution import ode_solution
 from pdesolve._solve import AbstractSolver, register
 from pdesolve._tableau import ButcherTableau
 
@@ -115,13 +115,4 @@ def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, th
     # structure (equinox.filter_jit), so repeated solves of one problem reuse it.
     validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
     ts, ys, stats, result = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress)
-    return Solution(
-        ts=ts,
-        ys=ys,
-        stats=stats,
-        result=result,
-        problem=problem,
-        solver=solver,
-        evaluator=reintegrating_evaluator(controller, dt0, max_steps),
-        kind="ode",
-    )
+    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps)

@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 
 from pdesolve._controllers import resolve_controller
-from pdesolve._integrate import AbstractStepper, integrate, validate
+from pdesolve._integrate import AbstractStepper, assemble_saved, integrate, validate
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._rk import ode_rhs, rk_increment
-from pdesolve._solution import Solution, reintegrating_evaluator
+from pdesolve._solution import ode_solution
 from pdesolve._solve import AbstractSolver, register
 
 from .explicit_rk import AbstractExplicitRK
@@ -402,16 +402,7 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
     t0, t1 = problem.tspan
     validate(_ForwardStepper(solver, None, None), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
     ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress)
-    return Solution(
-        ts=ts,
-        ys=ys,
-        stats=stats,
-        result=result,
-        problem=problem,
-        solver=solver,
-        evaluator=reintegrating_evaluator(controller, dt0, max_steps),
-        kind="ode",
-    )
+    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps)
 
 
 @eqx.filter_jit
@@ -433,17 +424,7 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
     ys_aug, final_state, (ts_in, stats, result) = _reversible_solve(
         (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress
     )
-    ts_parts, ys_parts = [], []
-    if saveat.t0:
-        ts_parts.append(jnp.asarray(t0, dtype)[None])
-        ys_parts.append(jax.tree.map(lambda x: x[None], problem.y0))
-    if saveat.ts is not None:
-        ts_parts.append(jnp.asarray(saveat.ts, dtype))
-        ys_parts.append(solver.output(ys_aug))
-    if saveat.t1:
-        ts_parts.append(jnp.asarray(t1, dtype)[None])
-        ys_parts.append(jax.tree.map(lambda x: x[None], solver.output(final_state)))
-    ts = jnp.concatenate(ts_parts)
-    ys = jax.tree.map(lambda *xs: jnp.concatenate(xs), *ys_parts)
+    at_ts = (saveat.ts, solver.output(ys_aug)) if saveat.ts is not None else None
+    ts, ys = assemble_saved(saveat, (t0, problem.y0), at_ts, None, (t1, solver.output(final_state)), dtype)
     # (`throw` is applied inside the custom VJP's forward pass, which is never differentiated.)
     return ts, ys, stats, result
