@@ -28,6 +28,15 @@ from .spiral import (
     spiral_problem as spiral_problem,
     true_spiral_problem as true_spiral_problem,
 )
+from .white_dwarf import (
+    WHITE_DWARF_DT as WHITE_DWARF_DT,
+    WHITE_DWARF_N_STEPS as WHITE_DWARF_N_STEPS,
+    WhiteDwarfMLP as WhiteDwarfMLP,
+    white_dwarf as white_dwarf,
+    white_dwarf_data as white_dwarf_data,
+    white_dwarf_model as white_dwarf_model,
+    white_dwarf_neural_problem as white_dwarf_neural_problem,
+)
 
 CATALOGUE: dict[str, tuple[Callable, str]] = {
     "lotka_volterra": (
@@ -54,12 +63,20 @@ CATALOGUE: dict[str, tuple[Callable, str]] = {
         true_spiral_problem,
         "True cubic spiral dy/dt = (y**3) @ A of the neural-ODE demo, t in [0, 25] (Chen et al. 2018).",
     ),
+    "white_dwarf": (
+        white_dwarf,
+        "Chandrasekhar's white dwarf equation, C=0.001, t shifted by 0.5, y0=(1, 0), t in [0, 5] "
+        "(McCallum & Foster 2024).",
+    ),
 }
 
 __all__ = [
     "ARENSTORF_PERIOD",
     "CATALOGUE",
     "SpiralField",
+    "WHITE_DWARF_DT",
+    "WHITE_DWARF_N_STEPS",
+    "WhiteDwarfMLP",
     "arenstorf",
     "brusselator",
     "euler_rigid_body",
@@ -70,4 +87,8 @@ __all__ = [
     "spiral_data",
     "spiral_problem",
     "true_spiral_problem",
+    "white_dwarf",
+    "white_dwarf_data",
+    "white_dwarf_model",
+    "white_dwarf_neural_problem",
 ]
