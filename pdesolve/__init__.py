@@ -20,6 +20,15 @@ from ._controllers import (
     rms_norm as rms_norm,
 )
 from ._field import AbstractField as AbstractField, Field as Field
+from ._imex_tableau import (
+    ARK3_2_4L2SA as ARK3_2_4L2SA,
+    ARK4_3_6L2SA as ARK4_3_6L2SA,
+    ARK5_4_8L2SA as ARK5_4_8L2SA,
+    ARS222 as ARS222,
+    IMEX_L2 as IMEX_L2,
+    IMEX_TABLEAUX as IMEX_TABLEAUX,
+    IMEXTableau as IMEXTableau,
+)
 from ._geometry import (
     AbstractDomain as AbstractDomain,
     Ball as Ball,
@@ -48,6 +57,7 @@ from .solvers import (  # noqa: E402
     Euler as Euler,
     ExplicitRK as ExplicitRK,
     Heun as Heun,
+    IMEXRK as IMEXRK,
     Midpoint as Midpoint,
     Ralston as Ralston,
     ReversibleHeun as ReversibleHeun,

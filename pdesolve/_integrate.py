@@ -56,6 +56,12 @@ class AbstractStepper(eqx.Module):
     @abc.abstractmethod
     def step(self, f: Callable, t, dt, y, state) -> tuple[Any, Any, Any]: ...
 
+    def step_with_result(self, f: Callable, t, dt, y, state) -> tuple[Any, Any, Any, RESULTS]:
+        """`step` plus a `RESULTS` code. Override when a step can fail for a reason other
+        than a non-finite state (e.g. an inner linear solve); a failed step is rejected and
+        its code ends the solve."""
+        return (*self.step(f, t, dt, y, state), RESULTS.successful)
+
 
 def _tree_where(pred, a, b):
     return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
@@ -219,10 +225,13 @@ def integrate(
         hit = c["dt"] >= remaining - 64 * eps * jnp.abs(target)
         dt = jnp.where(hit, remaining, c["dt"])
         dt = jnp.where(zero, jnp.zeros_like(dt), dt)
-        y_next, y_error, step_next = stepper.step(fwd, t, dt, y, c["step"])
+        y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, t, dt, y, c["step"])
         accept, dt_next, ctrl_next, result = controller.adapt(
             t, dt, y, y_next, y_error, stepper.error_order, c["ctrl"]
         )
+        step_failed = step_result != RESULTS.successful
+        result = RESULTS.where(step_failed, step_result, result)
+        accept = accept & ~step_failed
         accept = accept | zero
         # After a step shortened by clipping, resume from the controller's earlier proposal.
         clipped = hit & (remaining < c["dt"])

@@ -13,6 +13,7 @@ import numpy as np
 from ._boundary import AbstractBoundaryCondition
 from ._field import Field
 from ._geometry import AbstractDomain
+from ._linear import linear_operator
 from ._validation import check_finite_tree, check_float_tree, check_tspan, is_concrete
 
 
@@ -35,9 +36,12 @@ class NeuralODEProblem(AbstractProblem):
     - `tspan`: `(t0, t1)`. Backward integration (`t1 < t0`) must be asked for with
       `backward=True`; an empty interval is an error.
     - `args`: anything passed through to `vector_field` (differentiable).
-    - `linear`: optional stiff linear part `A` for implicit–explicit solvers: a matrix, a
-      `lineax.AbstractLinearOperator`, or a linear function / module of `y`. With it the
-      ODE is `dy/dt = vector_field(t, y, args) + A y`.
+    - `linear`: optional stiff linear part `A` for implicit–explicit solvers: an `(N, N)`
+      matrix (acting on the last axis, so `y0` may be `(N,)` or a batch `(B, N)`), a
+      `lineax.AbstractLinearOperator` (on `y0`'s structure, or on one trajectory
+      `y0.shape[1:]` for a batch), or a linear function / module of the whole `y`. With it
+      the ODE is `dy/dt = vector_field(t, y, args) + A y`; explicit solvers add `A y` to
+      the vector field, `IMEXRK` treats it implicitly.
     - `backward`: set to `True` to integrate from a later `t0` to an earlier `t1`.
 
     Validated at construction: `y0` floating point and finite (when concrete), `tspan`
@@ -86,33 +90,9 @@ class NeuralODEProblem(AbstractProblem):
 
 
 def _check_linear(linear, y0) -> None:
-    leaves = jax.tree.leaves(y0)
-    if isinstance(linear, lx.AbstractLinearOperator):
-        in_struct = linear.in_structure()
-        if jax.tree.structure(in_struct) != jax.tree.structure(y0) or any(
-            s.shape != jnp.shape(y) for s, y in zip(jax.tree.leaves(in_struct), leaves)
-        ):
-            raise ValueError(
-                "`linear` operator's input structure does not match `y0`: "
-                f"{in_struct} vs shapes {[jnp.shape(y) for y in leaves]}."
-            )
-    elif callable(linear):
-        out = jax.eval_shape(linear, y0)
-        if jax.tree.structure(out) != jax.tree.structure(y0) or any(
-            o.shape != jnp.shape(y) for o, y in zip(jax.tree.leaves(out), leaves)
-        ):
-            raise ValueError("`linear(y)` must return the same structure and shapes as `y0`.")
-    else:
-        a = jnp.asarray(linear)
-        if len(leaves) != 1 or jnp.ndim(leaves[0]) != 1:
-            raise ValueError(
-                "A matrix `linear` needs `y0` to be a single 1-D array; for other states pass "
-                "a lineax operator or a linear function of y."
-            )
-        n = leaves[0].shape[0]
-        if a.shape != (n, n):
-            raise ValueError(f"`linear` must be a ({n}, {n}) matrix for y0 of size {n}; got {a.shape}.")
-        check_finite_tree("linear", a)
+    if not callable(linear) and not isinstance(linear, lx.AbstractLinearOperator):
+        check_finite_tree("linear", linear)
+    linear_operator(linear, y0)  # raises with a message naming `linear`
 
 
 class PDEProblem(AbstractProblem):

@@ -2,9 +2,9 @@
 
 import jax
 import jax.numpy as jnp
-import lineax as lx
 
 from ._integrate import AbstractStepper
+from ._linear import apply_linear
 from ._tableau import ButcherTableau
 
 
@@ -90,16 +90,6 @@ class RKStepper(AbstractStepper):
     def step(self, f, t, dt, y, state):
         y_next, y_error, k_last = rk_step(self.tableau, f, t, dt, y, k0=state)
         return y_next, y_error, (k_last if self.tableau.fsal else None)
-
-
-def apply_linear(linear, y):
-    """`A y` for the `linear` of a `NeuralODEProblem`: matrix, lineax operator or function."""
-    if isinstance(linear, lx.AbstractLinearOperator):
-        return linear.mv(y)
-    if callable(linear) and not isinstance(linear, jax.Array):
-        return linear(y)
-    leaves, treedef = jax.tree.flatten(y)
-    return jax.tree.unflatten(treedef, [jnp.asarray(linear) @ leaves[0]])
 
 
 def ode_rhs(problem):

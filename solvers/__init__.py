@@ -12,6 +12,7 @@ from .explicit_rk import (
     RK4 as RK4,
     Tsit5 as Tsit5,
 )
+from .imex import IMEXRK as IMEXRK
 from .reversible import (
     ALF as ALF,
     AbstractReversibleSolver as AbstractReversibleSolver,
