@@ -181,7 +181,8 @@ class _Linear(eqx.Module):
             op = op.T
             if state is not None:
                 state, _ = self.solver.transpose(state, {})
-        sol = lx.linear_solve(op, r, self.solver, state=state, throw=False)
+        kw = {} if state is None else dict(state=state)
+        sol = lx.linear_solve(op, r, self.solver, throw=False, **kw)
         return sol.value.reshape(shape), sol.result == lx.RESULTS.successful
 
     def solve(self, factors, g, r, transpose=False):
@@ -192,6 +193,11 @@ class _Linear(eqx.Module):
             x, ok = jax.vmap(lambda row: self._solve_one(factors, k, row, transpose))(r)
             return x, jnp.all(ok)
         return self._solve_one(factors, k, r, transpose)
+
+
+def _stop(tree):
+    """`lax.stop_gradient` on the array leaves of any pytree."""
+    return jax.tree.map(lambda x: jax.lax.stop_gradient(x) if eqx.is_array(x) else x, tree)
 
 
 def _filter_cond(pred, true_fn, false_fn):
@@ -381,11 +387,10 @@ class _IMEXStepper(AbstractStepper):
         pA = self.pA
         if self.discrete:
             # The adjoint accounts for A's parameters analytically; the factors are data.
-            factors = jax.lax.stop_gradient(self._factors(jax.lax.stop_gradient(pA), dt))
-            step = _Step(self.tableau, self.g_static, self.linear, factors,
-                         jax.lax.stop_gradient(t), jax.lax.stop_gradient(dt), self.sign)
+            factors = _stop(self._factors(_stop(pA), dt))
+            step = _Step(self.tableau, self.g_static, self.linear, factors, _stop(t), _stop(dt), self.sign)
             y_next, err, ok = _adjoint_step((y, self.p, pA), step)
-            err = jax.lax.stop_gradient(err)
+            err = _stop(err)
         else:
             factors = self._factors(pA, dt)
             step = _Step(self.tableau, self.g_static, self.linear, factors, t, dt, self.sign)
@@ -440,10 +445,9 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
     pre = None
     if isinstance(controller, ConstantStepSize) and dt0 is not None and not linear.iterative:
         # One factorisation for the whole solve (and, outside any loop, for a whole batch).
-        pA_f = jax.lax.stop_gradient(pA) if discrete else pA
-        pre = linear.factorise(pA_f, jnp.asarray(dt0, dtype))
+        pre = linear.factorise(_stop(pA) if discrete else pA, jnp.asarray(dt0, dtype))
         if discrete:
-            pre = jax.lax.stop_gradient(pre)
+            pre = _stop(pre)
     stepper = _IMEXStepper(solver.tableau, g_static, linear, p, pA, pre, sign, discrete)
 
     step_probe = _Step(solver.tableau, g_static, linear, None, None, None, sign)
