@@ -21,6 +21,21 @@ from .detest import (
     pleiades as pleiades,
     reference_solution as reference_solution,
 )
+from .kuramoto_sivashinsky import (
+    KS_LENGTH as KS_LENGTH,
+    CircularStencil as CircularStencil,
+    KSNonlinearity as KSNonlinearity,
+    SINODEMLP as SINODEMLP,
+    etdrk4_coefficients as etdrk4_coefficients,
+    ks_etdrk4 as ks_etdrk4,
+    ks_initial_condition as ks_initial_condition,
+    ks_linear_operator as ks_linear_operator,
+    ks_linear_stencil as ks_linear_stencil,
+    ks_reference_data as ks_reference_data,
+    ks_semidiscrete as ks_semidiscrete,
+    kuramoto_sivashinsky as kuramoto_sivashinsky,
+    sinode_model as sinode_model,
+)
 from .spiral import (
     SpiralField as SpiralField,
     make_mlp as make_mlp,
@@ -68,22 +83,40 @@ CATALOGUE: dict[str, tuple[Callable, str]] = {
         "Chandrasekhar's white dwarf equation, C=0.001, t shifted by 0.5, y0=(1, 0), t in [0, 5] "
         "(McCallum & Foster 2024).",
     ),
+    "kuramoto_sivashinsky": (
+        kuramoto_sivashinsky,
+        "SINODE neural ODE for Kuramoto–Sivashinsky data, L=22, N=64: MLP + fixed 5-point stencil, "
+        "ETDRK4 data (Zhang, Liu & Maulik 2023).",
+    ),
 }
 
 __all__ = [
     "ARENSTORF_PERIOD",
     "CATALOGUE",
+    "CircularStencil",
+    "KSNonlinearity",
+    "KS_LENGTH",
+    "SINODEMLP",
     "SpiralField",
     "WHITE_DWARF_DT",
     "WHITE_DWARF_N_STEPS",
     "WhiteDwarfMLP",
     "arenstorf",
     "brusselator",
+    "etdrk4_coefficients",
     "euler_rigid_body",
+    "ks_etdrk4",
+    "ks_initial_condition",
+    "ks_linear_operator",
+    "ks_linear_stencil",
+    "ks_reference_data",
+    "ks_semidiscrete",
+    "kuramoto_sivashinsky",
     "lotka_volterra",
     "make_mlp",
     "pleiades",
     "reference_solution",
+    "sinode_model",
     "spiral_data",
     "spiral_problem",
     "true_spiral_problem",
