@@ -5,6 +5,7 @@ import functools
 
 import equinox as eqx
 import jax
+import jax.extend
 import jax.numpy as jnp
 import lineax as lx
 import numpy as np
@@ -270,7 +271,7 @@ def _count(jaxpr, name, inside_cond=False):
                 inside += 1
             else:
                 out += 1
-        for sub in jax.core.jaxprs_in_params(eqn.params):
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
             o, i = _count(sub, name, inside_cond or eqn.primitive.name == "cond")
             out, inside = out + o, inside + i
     return out, inside
