@@ -97,7 +97,6 @@ from _common import (  # noqa: E402
     base_parser,
     compile_jit,
     format_table,
-    machine_info,
     time_interleaved,
     write_json,
 )

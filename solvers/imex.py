@@ -381,7 +381,7 @@ class _IMEXStepper(AbstractStepper):
         return _filter_cond(same, lambda: pre, lambda: self.linear.factorise(pA, dt))
 
     def step(self, f, t, dt, y, state):
-        raise NotImplementedError  # the integrator calls step_with_result
+        return self.step_with_result(f, t, dt, y, state)[:3]
 
     def step_with_result(self, f, t, dt, y, state):
         pA = self.pA
