@@ -20,6 +20,8 @@ from ._controllers import (
     rms_norm as rms_norm,
 )
 from ._field import AbstractField as AbstractField, Field as Field
+from ._nystrom import NystromPreconditioner as NystromPreconditioner, nystrom_cg as nystrom_cg
+from ._sinusoidal_mlp import SinusoidalMLP as SinusoidalMLP, sinusoidal_embedding as sinusoidal_embedding
 from ._imex_tableau import (
     ARK3_2_4L2SA as ARK3_2_4L2SA,
     ARK4_3_6L2SA as ARK4_3_6L2SA,
@@ -58,6 +60,8 @@ from .solvers import (  # noqa: E402
     ExplicitRK as ExplicitRK,
     Heun as Heun,
     IMEXRK as IMEXRK,
+    NeuralIVP as NeuralIVP,
+    RestartPolicy as RestartPolicy,
     Midpoint as Midpoint,
     Ralston as Ralston,
     ReversibleHeun as ReversibleHeun,

@@ -13,6 +13,7 @@ from .explicit_rk import (
     Tsit5 as Tsit5,
 )
 from .imex import IMEXRK as IMEXRK
+from .neural_ivp import NeuralIVP as NeuralIVP, RestartPolicy as RestartPolicy
 from .reversible import (
     ALF as ALF,
     AbstractReversibleSolver as AbstractReversibleSolver,

@@ -1,0 +1,721 @@
+"""NeuralIVP: initial-value PDEs by evolving the parameters of a neural network.
+
+Finzi, Potapczynski, Choptuik & Wilson, *A stable and scalable method for solving initial
+value PDEs with neural networks*, ICLR 2023.
+
+The solution is represented as `u(x, t) = N(x; θ(t))`. Minimising the instantaneous PDE
+residual `‖∂t u − rhs(u)‖²` over θ̇ on `n` Monte-Carlo samples gives the parameter ODE
+
+    (M(θ) + μ̃ I) θ̇ = F(θ),   M = JᵀJ / n,   F = Jᵀ f / n,
+
+with `J = ∂N(x_i; θ)/∂θ` (n x p) and `f_i = rhs(u, x_i, t)`. `M v` costs one JVP and one
+transposed JVP (`jax.linearize` + `jax.linear_transpose`): O(n + p) memory, never an
+`n x p` or `p x p` array; the system is solved by CG preconditioned with a rank-ℓ
+randomized Nyström approximation of `M` (built once per step, `μ̃ = μ λ_1(M)`). θ is
+integrated by any explicit Runge–Kutta tableau (Bosh3 by default) under the suite's step
+controllers, with fresh samples for each step shared by its stages.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from pdesolve import _tableau as tab
+from pdesolve._boundary import Dirichlet
+from pdesolve._controllers import AbstractStepController, PIDController, resolve_controller
+from pdesolve._field import Field
+from pdesolve._geometry import Box
+from pdesolve._integrate import validate
+from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
+from pdesolve._problems import PDEProblem
+from pdesolve._results import RESULTS
+from pdesolve._rk import rk_step
+from pdesolve._saveat import SaveAt
+from pdesolve._sinusoidal_mlp import SinusoidalMLP
+from pdesolve._solution import Solution
+from pdesolve._solve import AbstractSolver, register
+from pdesolve._tableau import ButcherTableau
+
+from ._neural_ivp_fit import adam_fit, model_dtype, relative_fit_error, tune_head
+
+__all__ = ["NeuralIVP", "RestartPolicy"]
+
+
+class RestartPolicy(eqx.Module):
+    """When NeuralIVP refits θ to its own current function ("restart", Finzi et al. sec. 4.2).
+
+    Following the parameter ODE drifts θ into badly conditioned regions; a restart fits a
+    freshly initialised network to the current solution `N(·; θ(t))` by Adam and the
+    least-squares head (the same procedure as the initial fit), which moves θ back to a
+    well-conditioned, SGD-like region without changing the represented function (up to the
+    fit error, reported in `stats["restart_fit_errors"]`).
+
+    A restart happens after an accepted step when any enabled rule fires:
+
+    * `max_cg_iterations`: a stage's CG solve needed more iterations than this;
+    * `max_condition`: the preconditioned condition estimate `(λ_ℓ + μ̃) / μ̃` of the step
+      (the bound on `κ(P⁻¹(M + μ̃I))` from the Nyström sketch) exceeded this;
+    * `time_fraction` (the reference code's rule, `LogTimer(timeFrac=1/2)`): the wall time
+      since the last restart exceeds `min_period` seconds and the average restart duration
+      divided by `time_fraction` — restarts then take at most about that fraction of the
+      run. Wall-clock based, so not reproducible run to run; off by default.
+
+    Also, a step whose CG solve fails to reach the tolerance triggers one restart and a
+    retry of the step before the solve is declared failed (`RESULTS.linear_solve_failed`).
+
+    Args:
+        max_cg_iterations: int or None (default 150).
+        max_condition: float or None (default 1e4).
+        time_fraction: float in (0, 1] or None (default None; the reference uses 0.5).
+        min_period: seconds, default 0.
+        max_restarts: upper bound on the number of restarts (default 50).
+    """
+
+    max_cg_iterations: int | None = 150
+    max_condition: float | None = 1e4
+    time_fraction: float | None = None
+    min_period: float = 0.0
+    max_restarts: int = 50
+
+    def __check_init__(self):
+        if self.max_cg_iterations is not None and self.max_cg_iterations < 1:
+            raise ValueError(f"`max_cg_iterations` must be >= 1 or None; got {self.max_cg_iterations}.")
+        if self.max_condition is not None and not self.max_condition > 1:
+            raise ValueError(f"`max_condition` must be > 1 or None; got {self.max_condition}.")
+        if self.time_fraction is not None and not 0 < self.time_fraction <= 1:
+            raise ValueError(f"`time_fraction` must lie in (0, 1] or be None; got {self.time_fraction}.")
+        if self.max_restarts < 0:
+            raise ValueError(f"`max_restarts` must be >= 0; got {self.max_restarts}.")
+
+    def reason(self, cg_iterations: int, condition: float, since_last: float, avg_duration: float):
+        """The name of the first rule that fires, or `None`."""
+        if self.max_cg_iterations is not None and cg_iterations > self.max_cg_iterations:
+            return "cg_iterations"
+        if self.max_condition is not None and condition > self.max_condition:
+            return "condition"
+        if self.time_fraction is not None and since_last > self.min_period:
+            if since_last > avg_duration / self.time_fraction:
+                return "time"
+        return None
+
+
+def _check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+
+
+class NeuralIVP(AbstractSolver):
+    """Neural-IVP (Finzi et al., ICLR 2023) for `PDEProblem(rhs=..., u0=..., domain=Box)`.
+
+    **Method.** `u(x, t) = N(x; θ(t))` with θ following `(M + μ̃ I) θ̇ = F` (see the module
+    docstring). Each step draws `n_samples` fresh uniform samples, builds a rank-`rank`
+    Nyström preconditioner of `M(θ_n)` (`rank` products with `M`), and solves one linear
+    system per Runge–Kutta stage by preconditioned CG to `‖r‖ <= cg_rtol ‖F‖`. Cost per
+    stage: (CG iterations + 1) x (one JVP + one VJP of the network on n points) — linear in
+    the parameter count p; memory O(n + p ℓ).
+
+    **Arguments** (all keyword):
+
+    - `model`: an equinox module mapping ONE point `(d,)` to `()` or `(k,)`; default a
+      `SinusoidalMLP` (3 x 100 swish on a sinusoidal embedding with L = 5, α = 1, scale
+      1.5, one trunk per component, bump factor for zero Dirichlet conditions). A user
+      model must satisfy the boundary condition itself; head tuning needs `head_design`
+      / `with_head` (as `SinusoidalMLP` has) and is skipped otherwise.
+    - `width`, `depth`, `activation`, `n_frequencies`: the default model's shape.
+    - `tableau`: any explicit `ButcherTableau` (default Bosh3 = RK23). Adaptive control
+      needs an embedded pair.
+    - `n_samples`: Monte-Carlo samples per step (default 5000, as the reference code).
+    - `n_eval_samples`: independent samples for the residual / error histories (2000).
+    - `rank`: Nyström rank ℓ (default 100; the paper uses 100–300).
+    - `mu`: relative regularisation, `μ̃ = mu · λ_1` (default 1e-6).
+    - `cg_rtol`, `cg_max_steps`: CG tolerance (1e-7, as the paper) and iteration cap (500).
+    - `linear_solver`: `"cg"` (the method) or `"dense"` — EDNN (Du & Zaki 2021): form J
+      (n x p) and `M + μ̃I` and solve by Cholesky; O(n p + p²) memory, O(n p² + p³) time;
+      refused above `dense_memory_budget` bytes (default 4 GiB).
+    - `fit_steps`, `fit_batch`, `fit_learning_rate`: the Adam fit to `u0` (and restarts).
+    - `head_tuning`, `head_samples`, `head_ridge`: the float64 least-squares fit of the last
+      layer after Adam (on by default).
+    - `restart`: a `RestartPolicy`, or `None` for no restarts.
+
+    **solve options:** `controller` (default `PIDController(rtol=1e-4, atol=1e-4)`, the
+    reference's RK23 tolerance; or `dt0=` for constant steps), `saveat` (`ts`, `t0`, `t1`;
+    not `steps`), `max_steps`, `throw`, `progress`, `key`.
+
+    **Solution:** `ts`; `ys` = flat θ at `ts` (shape `(len(ts), p)`); `sol(x, t)` evaluates
+    the network at points `x` (`(d,)` or `(m, d)`) for `t` in `ts` (`t=None`: the last);
+    `stats` with `cg_iterations`, `cg_residuals`, `cg_results` (one entry per CG solve),
+    `num_accepted_steps`, `num_rejected_steps`, `num_fevals` (θ̇ solves), `restarts`,
+    `restart_times`, `residual_history` (`(t, ‖Jθ̇ − f‖/‖f‖)` on independent samples at
+    each accepted step), `error_history` (relative L2 error vs `problem.solution`, if
+    any), `condition_history`, `lambda_max_history`, `fit_error`, `num_parameters`,
+    `wall_time`, `model` (the network at the final time).
+
+    Requires float64 (`jax.config.update("jax_enable_x64", True)`): the systems have
+    condition numbers up to `1/μ = 1e6` and CG is asked for 1e-7.
+    """
+
+    model: Any = None
+    width: int = 100
+    depth: int = 3
+    activation: Callable = jax.nn.swish
+    n_frequencies: int = 5
+    tableau: ButcherTableau = tab.BOSH3
+    n_samples: int = 5000
+    n_eval_samples: int = 2000
+    rank: int = 100
+    mu: float = 1e-6
+    cg_rtol: float = 1e-7
+    cg_max_steps: int = 500
+    linear_solver: str = "cg"
+    dense_memory_budget: float = 4 * 2**30
+    fit_steps: int = 2000
+    fit_batch: int = 1000
+    fit_learning_rate: float = 3e-3
+    head_tuning: bool = True
+    head_samples: int = 20000
+    head_ridge: float = 1e-10
+    restart: RestartPolicy | None = RestartPolicy()
+
+    def __check_init__(self):
+        if self.model is not None and not callable(self.model):
+            raise TypeError(f"`model` must be a callable equinox module or None; got {type(self.model).__name__}.")
+        for name in ("width", "depth", "n_samples", "n_eval_samples", "rank", "cg_max_steps",
+                     "fit_batch", "head_samples"):
+            _check_positive_int(name, getattr(self, name))
+        _check_positive_int("fit_steps", self.fit_steps, minimum=0)
+        _check_positive_int("n_frequencies", self.n_frequencies, minimum=0)
+        if not isinstance(self.tableau, ButcherTableau):
+            raise TypeError(f"`tableau` must be a pds.ButcherTableau; got {type(self.tableau).__name__}.")
+        if self.linear_solver not in ("cg", "dense"):
+            raise ValueError(f"`linear_solver` must be 'cg' (Nyström-preconditioned CG) or 'dense' (EDNN); got {self.linear_solver!r}.")
+        if not self.mu > 0:
+            raise ValueError(f"`mu` (relative regularisation) must be > 0; got {self.mu}.")
+        if not 0 < self.cg_rtol < 1:
+            raise ValueError(f"`cg_rtol` must lie in (0, 1); got {self.cg_rtol}.")
+        if self.restart is not None and not isinstance(self.restart, RestartPolicy):
+            raise TypeError(f"`restart` must be a pds.RestartPolicy or None; got {type(self.restart).__name__}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# problem checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_zero_constant(g) -> bool:
+    if callable(g):
+        return False
+    try:
+        return bool(np.all(np.asarray(g) == 0))
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_problem(problem: PDEProblem, solver: NeuralIVP):
+    if problem.is_steady:
+        raise ValueError(
+            "NeuralIVP solves initial-value problems `PDEProblem(rhs=..., u0=..., tspan=...)`; "
+            "this problem is steady (`residual=`). Use pds.DTPINN or pds.PINN."
+        )
+    if problem.backward:
+        raise ValueError("NeuralIVP integrates forward in time only; give tspan with t0 < t1.")
+    if not isinstance(problem.domain, Box):
+        raise ValueError(
+            f"NeuralIVP supports a pds.Box domain (zero Dirichlet conditions are built into the "
+            f"network by a bump factor on the box); got {type(problem.domain).__name__}. Map "
+            f"your domain into a box, or use pds.DTPINN/pds.PINN for general domains."
+        )
+    bc = problem.bc
+    if bc is not None and not (isinstance(bc, Dirichlet) and _is_zero_constant(bc.g)):
+        raise ValueError(
+            f"NeuralIVP supports zero Dirichlet conditions (`bc=pds.Dirichlet(0.0)`, enforced "
+            f"exactly by the network's bump factor) or `bc=None` (no boundary condition, e.g. "
+            f"a solution that decays inside the box); got {type(bc).__name__}"
+            f"{'' if not isinstance(bc, Dirichlet) else ' with a nonzero or callable g'}. "
+            f"Subtract a lift of the boundary data to get homogeneous conditions."
+        )
+    if jnp.result_type(float) != jnp.float64:
+        raise ValueError(
+            "NeuralIVP needs float64: the parameter ODE's linear systems have condition numbers "
+            "up to 1/mu ~ 1e6 and CG is asked for cg_rtol ~ 1e-7. Enable it at program start "
+            "with `jax.config.update('jax_enable_x64', True)`."
+        )
+
+
+def _default_model(problem: PDEProblem, solver: NeuralIVP, key):
+    lower, upper = problem.domain.bounding_box()
+    x = jnp.asarray((lower + upper) / 2)
+    shape = jnp.shape(problem.u0(x))
+    return SinusoidalMLP(
+        key,
+        problem.dim,
+        lower,
+        upper,
+        n_outputs=None if shape == () else shape[0],
+        width=solver.width,
+        depth=solver.depth,
+        activation=solver.activation,
+        n_frequencies=solver.n_frequencies,
+        bump=problem.bc is not None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the parameter ODE
+# ---------------------------------------------------------------------------------------------
+
+
+class _Net(eqx.Module):
+    """The model as a function of (flat θ, x)."""
+
+    static: Any
+    unravel: Callable
+
+    def model(self, theta):
+        return eqx.combine(self.unravel(theta), self.static)
+
+    def outputs(self, theta, X):
+        m = self.model(theta)
+        return jax.vmap(m)(X).reshape(X.shape[0], -1)
+
+    def pde_rhs(self, problem, theta, X, t):
+        m = self.model(theta)
+        f = jax.vmap(lambda x: problem.rhs(Field(m, x), x, t, problem.args))(X)
+        return f.reshape(X.shape[0], -1)
+
+
+def _gram_operator(net: _Net, theta, X):
+    """`v -> Jᵀ(J v)/n` as a lineax operator, by jax.linearize + jax.linear_transpose."""
+    n = X.shape[0]
+    _, jvp = jax.linearize(lambda th: net.outputs(th, X), theta)
+    vjp = jax.linear_transpose(jvp, theta)
+
+    def mv(v):
+        return vjp(jvp(v))[0] / n
+
+    struct = jax.ShapeDtypeStruct(theta.shape, theta.dtype)
+    op = lx.FunctionLinearOperator(mv, struct, tags=(lx.symmetric_tag, lx.positive_semidefinite_tag))
+    return op, jvp, vjp
+
+
+def _power_lambda_max(A, iterations=30):
+    v = jnp.ones(A.shape[0], A.dtype) / math.sqrt(A.shape[0])
+
+    def body(_, v):
+        w = A @ v
+        return w / jnp.maximum(jnp.linalg.norm(w), jnp.finfo(A.dtype).tiny)
+
+    v = jax.lax.fori_loop(0, iterations, body, v)
+    return v @ (A @ v)
+
+
+def _theta_dot_cg(solver, problem, net, precond, theta, t, X, x0=None):
+    op, _, vjp = _gram_operator(net, theta, X)
+    f = net.pde_rhs(problem, theta, X, t)
+    F = vjp(f)[0] / X.shape[0]
+    mu_abs = solver.mu * precond.lambda_max
+    x, info = nystrom_cg(
+        op, F, precond, mu=mu_abs, rtol=solver.cg_rtol, max_steps=solver.cg_max_steps, x0=x0
+    )
+    return x, info
+
+
+def _theta_dot_dense(solver, problem, net, theta, t, X):
+    n = X.shape[0]
+    J = jax.jacrev(lambda th: net.outputs(th, X).ravel())(theta)  # (n k, p)
+    f = net.pde_rhs(problem, theta, X, t).ravel()
+    M = J.T @ J / n
+    mu_abs = solver.mu * _power_lambda_max(M)
+    A = M + mu_abs * jnp.eye(M.shape[0], dtype=M.dtype)
+    F = J.T @ f / n
+    sol = lx.linear_solve(lx.MatrixLinearOperator(A, lx.positive_semidefinite_tag), F, lx.Cholesky(), throw=False)
+    x = sol.value
+    residual = jnp.linalg.norm(A @ x - F) / jnp.maximum(jnp.linalg.norm(F), jnp.finfo(F.dtype).tiny)
+    ok = jnp.all(jnp.isfinite(x)) & (residual < 1e-6)
+    info = dict(
+        iterations=jnp.zeros((), jnp.int32),
+        residual=residual,
+        result=RESULTS.where(ok, RESULTS.successful, RESULTS.linear_solve_failed),
+    )
+    return x, info
+
+
+def _residual_and_error(problem, net, theta, theta_dot, t, Xe):
+    """Out-of-sample diagnostics at (t, θ): the PDE residual `‖J θ̇ − f‖ / ‖f‖` on the
+    points `Xe`, and the relative L2 error against `problem.solution` (NaN without one)."""
+    tiny = jnp.finfo(theta.dtype).tiny
+    _, jvp = jax.linearize(lambda th: net.outputs(th, Xe), theta)
+    f = net.pde_rhs(problem, theta, Xe, t)
+    r = jvp(theta_dot) - f
+    residual = jnp.sqrt(jnp.sum(r**2)) / jnp.maximum(jnp.sqrt(jnp.sum(f**2)), tiny)
+    if problem.solution is None:
+        return residual, jnp.asarray(jnp.nan, theta.dtype)
+    exact = jax.vmap(lambda x: problem.solution(x, t))(Xe).reshape(Xe.shape[0], -1)
+    diff = net.outputs(theta, Xe) - exact
+    error = jnp.sqrt(jnp.sum(diff**2)) / jnp.maximum(jnp.sqrt(jnp.sum(exact**2)), tiny)
+    return residual, error
+
+
+def _stage_function(solver, problem, net, theta, X, key):
+    """`f(t, θ) = θ̇` on the samples `X`, the list its calls fill with (θ̇, info), and the
+    step's conditioning diagnostics. The Nyström sketch is built once, at θ_n."""
+    calls = []
+    if solver.linear_solver == "cg":
+        op, _, _ = _gram_operator(net, theta, X)
+        precond = NystromPreconditioner.build(op, min(solver.rank, theta.shape[0]), key=key)
+        mu_abs = solver.mu * precond.lambda_max
+        condition = (precond.eigenvalues[-1] + mu_abs) / mu_abs
+        lambda_max = precond.lambda_max
+
+        def f(s, th):
+            # Warm start from the previous stage's θ̇ (same samples, nearby θ).
+            x0 = calls[-1][0] if calls else None
+            x, info = _theta_dot_cg(solver, problem, net, precond, th, s, X, x0)
+            calls.append((x, info))
+            return x
+    else:
+        condition = jnp.asarray(jnp.nan, theta.dtype)
+        lambda_max = jnp.asarray(jnp.nan, theta.dtype)
+
+        def f(s, th):
+            x, info = _theta_dot_dense(solver, problem, net, th, s, X)
+            calls.append((x, info))
+            return x
+
+    return f, calls, condition, lambda_max
+
+
+def _stage_stats(calls):
+    infos = [info for _, info in calls]
+    return dict(
+        iterations=jnp.stack([i["iterations"] for i in infos]),
+        residual=jnp.stack([i["residual"] for i in infos]),
+        result=jnp.stack([i["result"]._value for i in infos]),
+    )
+
+
+@eqx.filter_jit
+def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, key):
+    """One Runge–Kutta step of the parameter ODE on fresh samples, then the controller.
+
+    Also returns out-of-sample diagnostics at the step's start (t, θ_n), with θ̇ the first
+    stage's solution."""
+    key_x, key_p, key_e = jax.random.split(key, 3)
+    domain = problem.domain
+    X = domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
+    f, calls, condition, lambda_max = _stage_function(solver, problem, net, theta, X, key_p)
+    theta_next, theta_err, _ = rk_step(solver.tableau, f, t, dt, theta)
+    accept, dt_next, ctrl_next, result = controller.adapt(
+        t, dt, theta, theta_next, theta_err, solver.tableau.error_order, ctrl_state
+    )
+    stage = _stage_stats(calls)
+    Xe = domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
+    residual, error = _residual_and_error(problem, net, theta, calls[0][0], t, Xe)
+    return dict(
+        theta=theta_next,
+        accept=accept,
+        dt_next=dt_next,
+        ctrl=ctrl_next,
+        result=result,
+        linear_ok=jnp.all(stage["result"] == RESULTS.successful._value),
+        finite=jnp.all(jnp.isfinite(theta_next)),
+        stage=stage,
+        condition=condition,
+        lambda_max=lambda_max,
+        residual=residual,
+        error=error,
+    )
+
+
+@eqx.filter_jit
+def _final_diagnostics(solver, problem, net, theta, t, key):
+    """The residual and error at the final (t, θ): one θ̇ solve on fresh samples."""
+    key_x, key_p, key_e = jax.random.split(key, 3)
+    X = problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
+    f, calls, _, _ = _stage_function(solver, problem, net, theta, X, key_p)
+    theta_dot = f(t, theta)
+    Xe = problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
+    return _residual_and_error(problem, net, theta, theta_dot, t, Xe)
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting (initial condition and restarts)
+# ---------------------------------------------------------------------------------------------
+
+
+def _fit(solver, problem, model, target, key):
+    """Adam fit of `model` to `target`, then the least-squares head; returns the model and
+    the relative L2 fit errors after Adam and after the head solve."""
+    key_adam, key_head, key_eval = jax.random.split(key, 3)
+    fitted = adam_fit(
+        model, target, problem.domain, key_adam,
+        steps=solver.fit_steps, batch=solver.fit_batch, learning_rate=solver.fit_learning_rate,
+    )
+    X = problem.domain.sample_interior(key_eval, solver.n_eval_samples).astype(model_dtype(model))
+    err_adam = float(relative_fit_error(fitted, target, X))
+    if solver.head_tuning and hasattr(fitted, "head_design") and hasattr(fitted, "with_head"):
+        tuned = tune_head(fitted, target, problem.domain, key_head, samples=solver.head_samples,
+                          ridge=solver.head_ridge)
+        err = float(relative_fit_error(tuned, target, X))
+        if err <= err_adam:  # the ridge solve minimises the same loss: keep it unless worse
+            fitted = tuned
+        else:
+            err = err_adam
+    else:
+        err = err_adam
+    return fitted, err_adam, err
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver (host loop: one compiled step function, restarts and bookkeeping in Python)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_dense_budget(solver, p, k):
+    need = 8.0 * (solver.n_samples * k * p * 2 + 2 * p * p)
+    if need > solver.dense_memory_budget:
+        raise ValueError(
+            f"NeuralIVP(linear_solver='dense') would need about {need / 2**30:.1f} GiB for the "
+            f"{solver.n_samples * k} x {p} Jacobian and the {p} x {p} matrix, over "
+            f"`dense_memory_budget`={solver.dense_memory_budget / 2**30:.1f} GiB. Use "
+            f"linear_solver='cg' (matrix-free, O(n + p) memory), fewer `n_samples`, a smaller "
+            f"network, or raise `dense_memory_budget`."
+        )
+
+
+def _save_times(saveat: SaveAt, t0: float, t1: float) -> list[float]:
+    if saveat.steps:
+        raise ValueError(
+            "NeuralIVP does not support SaveAt(steps=True) (each saved θ has p entries); "
+            "list the times you need in SaveAt(ts=...)."
+        )
+    times = []
+    if saveat.t0:
+        times.append(t0)
+    if saveat.ts is not None:
+        times.extend(float(s) for s in np.asarray(saveat.ts, dtype=float).ravel())
+    if saveat.t1:
+        times.append(t1)
+    return times
+
+
+@register(PDEProblem, NeuralIVP)
+def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
+    _check_problem(problem, solver)
+    wall0 = time.perf_counter()
+    t0, t1 = (float(s) for s in problem.tspan)
+    if controller is None and dt0 is None:
+        controller = PIDController(rtol=1e-4, atol=1e-4)
+    controller = resolve_controller(controller, dt0)
+    if not isinstance(controller, AbstractStepController):
+        raise TypeError("`controller` must be a pdesolve step controller.")
+    from pdesolve._rk import RKStepper
+
+    validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=False)
+    save_times = _save_times(saveat, t0, t1)
+    key = jax.random.PRNGKey(0) if key is None else key
+    key_init, key_fit, key_loop = jax.random.split(key, 3)
+
+    model = solver.model if solver.model is not None else _default_model(problem, solver, key_init)
+    if model_dtype(model) != jnp.float64:
+        raise ValueError(
+            f"NeuralIVP needs a float64 model; the given model's parameters are "
+            f"{model_dtype(model)}. Build it with dtype=jnp.float64 (and enable x64)."
+        )
+    model, fit_error_adam, fit_error = _fit(solver, problem, model, problem.u0, key_fit)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    theta, unravel = ravel_pytree(params)
+    p = theta.shape[0]
+    k = int(np.prod(jnp.shape(problem.u0(jnp.zeros(problem.dim)))))
+    if solver.linear_solver == "dense":
+        _check_dense_budget(solver, p, k)
+    net = _Net(static, unravel)
+
+    dtype = theta.dtype
+    # The controller's initial step (if it picks one) sees θ̇ on one fixed sample set.
+    X_init = problem.domain.sample_interior(jax.random.fold_in(key_loop, 2**31 - 1), solver.n_samples).astype(dtype)
+
+    def f_init(s, th, args=None):
+        del args
+        fn, _, _, _ = _stage_function(solver, problem, net, th, X_init, key_loop)
+        return fn(s, th)
+
+    dt, ctrl_state = controller.init(f_init, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), theta,
+                                     dt0, None, solver.tableau.error_order)
+    dt = float(dt)
+
+    stats: dict[str, Any] = dict(
+        cg_iterations=[], cg_residuals=[], cg_results=[], restart_times=[], restart_reasons=[],
+        restart_fit_errors=[], residual_history=[], error_history=[], condition_history=[],
+        lambda_max_history=[],
+    )
+    n_acc = n_rej = n_att = 0
+    restarts = 0
+    last_restart_wall = time.perf_counter()
+    restart_durations: list[float] = []
+    saved_ts: list[float] = []
+    saved_thetas: list[jax.Array] = []
+    t = t0
+    result = RESULTS.successful
+    save_idx = 0
+    eps = np.finfo(np.float64).eps
+    retried = False
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=t1 - t0, desc="NeuralIVP", unit="t", bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
+
+    def restart(reason, theta):
+        nonlocal restarts, last_restart_wall
+        start = time.perf_counter()
+        current = net.model(theta)
+        fresh = solver.model if solver.model is not None else _default_model(problem, solver, jax.random.fold_in(key_init, restarts + 1))
+        refit, _, err = _fit(solver, problem, fresh, current, jax.random.fold_in(key_fit, restarts + 1))
+        new_theta, _ = ravel_pytree(eqx.partition(refit, eqx.is_inexact_array)[0])
+        restarts += 1
+        duration = time.perf_counter() - start
+        restart_durations.append(duration)
+        last_restart_wall = time.perf_counter()
+        stats["restart_times"].append(t)
+        stats["restart_reasons"].append(reason)
+        stats["restart_fit_errors"].append(err)
+        return new_theta
+
+    while True:
+        while save_idx < len(save_times) and save_times[save_idx] <= t + 64 * eps * max(1.0, abs(t)):
+            saved_ts.append(save_times[save_idx])
+            saved_thetas.append(theta)
+            save_idx += 1
+        if t >= t1 or save_idx >= len(save_times) and t >= t1:
+            break
+        if n_att >= max_steps:
+            result = RESULTS.max_steps_reached
+            break
+        target = save_times[save_idx] if save_idx < len(save_times) else t1
+        remaining = target - t
+        hit = dt >= remaining - 64 * eps * abs(target)
+        step_dt = remaining if hit else dt
+        out = _attempt_step(solver, problem, net, controller, theta, jnp.asarray(t, dtype),
+                            jnp.asarray(step_dt, dtype), ctrl_state, jax.random.fold_in(key_loop, n_att))
+        n_att += 1
+        stage = jax.device_get(out["stage"])
+        stats["cg_iterations"].extend(int(i) for i in stage["iterations"])
+        stats["cg_residuals"].extend(float(r) for r in stage["residual"])
+        stats["cg_results"].extend(int(r) for r in stage["result"])
+        if not bool(out["linear_ok"]):
+            can_restart = solver.restart is not None and restarts < solver.restart.max_restarts
+            if can_restart and not retried:
+                theta = restart("cg_failed", theta)
+                retried = True
+                continue
+            result = RESULTS.linear_solve_failed
+            break
+        step_result = out["result"]
+        if bool(out["accept"]) and not bool(out["finite"]):
+            result = RESULTS.nonfinite
+            break
+        if step_result != RESULTS.successful and not bool(out["accept"]):
+            result = step_result
+            break
+        dt_next = float(out["dt_next"])
+        if bool(out["accept"]):
+            stats["residual_history"].append((t, float(out["residual"])))
+            if problem.solution is not None:
+                stats["error_history"].append((t, float(out["error"])))
+            stats["condition_history"].append((t, float(out["condition"])))
+            stats["lambda_max_history"].append((t, float(out["lambda_max"])))
+            t_new = target if hit else t + step_dt
+            if bar is not None:
+                bar.update(t_new - t)
+            t = t_new
+            theta = out["theta"]
+            ctrl_state = out["ctrl"]
+            n_acc += 1
+            retried = False
+            if controller.resume_after_clip and hit and remaining < dt:
+                dt_next = max(dt_next, dt)
+            if solver.restart is not None and restarts < solver.restart.max_restarts and t < t1:
+                avg = float(np.mean(restart_durations)) if restart_durations else 0.0
+                reason = solver.restart.reason(
+                    int(np.max(stage["iterations"])), float(out["condition"]),
+                    time.perf_counter() - last_restart_wall, avg,
+                )
+                if reason is not None:
+                    theta = restart(reason, theta)
+        else:
+            n_rej += 1
+            ctrl_state = out["ctrl"]
+        dt = dt_next
+    if bar is not None:
+        bar.close()
+
+    final_residual, final_error = _final_diagnostics(solver, problem, net, theta, jnp.asarray(t, dtype),
+                                                     jax.random.fold_in(key_loop, 2**31 - 2))
+    stats["residual_history"].append((t, float(final_residual)))
+    if problem.solution is not None:
+        stats["error_history"].append((t, float(final_error)))
+    for name in ("residual_history", "error_history", "condition_history", "lambda_max_history"):
+        stats[name] = np.asarray(stats[name], dtype=float).reshape(-1, 2)
+    for name in ("cg_iterations", "cg_results"):
+        stats[name] = np.asarray(stats[name], dtype=int)
+    stats["cg_residuals"] = np.asarray(stats["cg_residuals"], dtype=float)
+    stats.update(
+        num_steps=n_att,
+        num_accepted_steps=n_acc,
+        num_rejected_steps=n_rej,
+        num_fevals=int(stats["cg_iterations"].size),
+        restarts=restarts,
+        fit_error_adam=fit_error_adam,
+        fit_error=fit_error,
+        num_parameters=p,
+        n_samples=solver.n_samples,
+        model=net.model(theta),
+        wall_time=time.perf_counter() - wall0,
+    )
+    ts = jnp.asarray(saved_ts, dtype)
+    ys = jnp.stack(saved_thetas) if saved_thetas else jnp.zeros((0, p), dtype)
+    if throw and result != RESULTS.successful:
+        raise RuntimeError(
+            f"NeuralIVP stopped at t={t:.6g} of {t1:.6g}: {RESULTS[result]}"
+        )
+    return Solution(
+        ts=ts, ys=ys, stats=stats, result=result, problem=problem, solver=solver,
+        evaluator=_field_evaluator(net), kind="field",
+    )
+
+
+def _field_evaluator(net: _Net):
+    def evaluate(sol, x, t=None):
+        ts = np.asarray(sol.ts)
+        if ts.size == 0:
+            raise ValueError("This NeuralIVP solution saved no times; pass SaveAt(ts=...).")
+        if t is None:
+            i = ts.size - 1
+        else:
+            matches = np.nonzero(np.isclose(ts, float(t), rtol=1e-12, atol=1e-12))[0]
+            if matches.size == 0:
+                raise ValueError(
+                    f"t={float(t)} is not a saved time of this NeuralIVP solution (saved: "
+                    f"{ts.tolist()}); add it to SaveAt(ts=...)."
+                )
+            i = int(matches[-1])
+        x = jnp.asarray(x, sol.ys.dtype)
+        single = x.ndim == 1
+        X = x[None] if single else x
+        if X.ndim != 2 or X.shape[1] != sol.problem.dim:
+            raise ValueError(f"`x` must have shape ({sol.problem.dim},) or (m, {sol.problem.dim}); got {x.shape}.")
+        out = jax.vmap(net.model(sol.ys[i]))(X)
+        return out[0] if single else out
+
+    return evaluate
