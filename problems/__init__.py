@@ -36,6 +36,14 @@ from .kuramoto_sivashinsky import (
     kuramoto_sivashinsky as kuramoto_sivashinsky,
     sinode_model as sinode_model,
 )
+from .poisson_disk import (
+    disk_exact as disk_exact,
+    heat_disk as heat_disk,
+    heat_exact as heat_exact,
+    nonlinear_poisson_disk as nonlinear_poisson_disk,
+    poisson_disk as poisson_disk,
+    robin_poisson_disk as robin_poisson_disk,
+)
 from .spiral import (
     SpiralField as SpiralField,
     make_mlp as make_mlp,
@@ -88,6 +96,25 @@ CATALOGUE: dict[str, tuple[Callable, str]] = {
         "SINODE neural ODE for Kuramoto–Sivashinsky data, L=22, N=64: MLP + fixed 5-point stencil, "
         "ETDRK4 data (Zhang, Liu & Maulik 2023).",
     ),
+    "poisson_disk": (
+        poisson_disk,
+        "Linear Poisson Δu = f on the unit disk, Dirichlet, u = 1 + sin(πx)cos(πy) (Sharma & Shankar 2022).",
+    ),
+    "nonlinear_poisson_disk": (
+        nonlinear_poisson_disk,
+        "Nonlinear Poisson Δu = exp(u) + f on the unit disk, Dirichlet, u = 1 + sin(πx)cos(πy) "
+        "(Sharma & Shankar 2022).",
+    ),
+    "robin_poisson_disk": (
+        robin_poisson_disk,
+        "Linear Poisson on the unit disk with the Robin condition n·∇u + u = g, u = 1 + sin(πx)cos(πy) "
+        "(Sharma & Shankar 2022).",
+    ),
+    "heat_disk": (
+        heat_disk,
+        "Forced heat equation u_t = Δu + f on the unit disk, t in [0, 1], Dirichlet, "
+        "u = 1 + sin(πx)cos(πy)sin(πt) (Sharma & Shankar 2022).",
+    ),
 }
 
 __all__ = [
@@ -103,8 +130,11 @@ __all__ = [
     "WhiteDwarfMLP",
     "arenstorf",
     "brusselator",
+    "disk_exact",
     "etdrk4_coefficients",
     "euler_rigid_body",
+    "heat_disk",
+    "heat_exact",
     "ks_etdrk4",
     "ks_initial_condition",
     "ks_linear_operator",
@@ -114,8 +144,11 @@ __all__ = [
     "kuramoto_sivashinsky",
     "lotka_volterra",
     "make_mlp",
+    "nonlinear_poisson_disk",
     "pleiades",
+    "poisson_disk",
     "reference_solution",
+    "robin_poisson_disk",
     "sinode_model",
     "spiral_data",
     "spiral_problem",

@@ -14,6 +14,7 @@ from .explicit_rk import (
 )
 from .imex import IMEXRK as IMEXRK
 from .neural_ivp import NeuralIVP as NeuralIVP, RestartPolicy as RestartPolicy
+from .pinn import DTPINN as DTPINN, PINN as PINN
 from .reversible import (
     ALF as ALF,
     AbstractReversibleSolver as AbstractReversibleSolver,
