@@ -167,7 +167,7 @@ def derivative_order(spec: Any) -> int:
 
 
 def _needs_normals(op: tuple) -> bool:
-    return op[0] in ("normal", "robin")
+    return op[0] == "normal" or (op[0] == "robin" and op[1] != 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,10 +468,12 @@ def rbf_fd_matrix(
         operator: one of ``"value"`` (interpolation, theta = 0), ``"laplacian"`` (theta = 2),
             ``"normal"`` (n . grad, theta = 1, needs ``normals``), ``("partial", i)``
             (d/dx_i, theta = 1), ``("partial", i, j)`` (d^2/dx_i dx_j, theta = 2) or
-            ``("robin", alpha, beta)`` (alpha n . grad + beta, needs ``normals``; theta = 1,
-            or 0 if alpha == 0). Tuple forms ``("value",)`` etc. are accepted too.
+            ``("robin", alpha, beta)`` (alpha n . grad + beta, needs ``normals`` unless
+            alpha == 0; theta = 1, or 0 if alpha == 0). Tuple forms ``("value",)`` etc. are
+            accepted too.
         order: the design order of accuracy p >= 1 (default 4).
-        normals: (m, d) outward unit normals at ``points``; needed by "normal" and "robin".
+        normals: (m, d) outward unit normals at ``points`` (unit length to 1e-6); needed by
+            "normal" and "robin" (alpha != 0), ignored otherwise.
         stencil_size: override the stencil size n (at least the number of polynomials
             C(ell + d, d), at most N).
 
@@ -606,6 +608,28 @@ def ghost_nodes(cloud: Any, *, factor: float = 0.25) -> np.ndarray:
     return boundary + factor * h * normals
 
 
+def _spec_list(specs: Any, name: str) -> list:
+    """An iterable of operator specs as a list; a single spec ("laplacian", ("partial", 0))
+    is accepted as a list of one."""
+    if isinstance(specs, str):
+        return [specs]
+    one_tuple_spec = (  # e.g. ("partial", 0) or ("robin", 1, 0)
+        isinstance(specs, tuple)
+        and bool(specs)
+        and isinstance(specs[0], str)
+        and not any(isinstance(s, (str, tuple, list)) for s in specs[1:])
+    )
+    if one_tuple_spec:
+        return [specs]
+    try:
+        return list(specs)
+    except TypeError:
+        raise TypeError(
+            f"`{name}` must be an iterable of operator specs, e.g. [\"laplacian\"]; got "
+            f"{specs!r}."
+        ) from None
+
+
 def assemble(
     cloud: Any,
     operators: Iterable[Any],
@@ -624,10 +648,11 @@ def assemble(
     Args:
         cloud: a :class:`pdesolve.PointCloud` (interior, boundary, normals).
         operators: operator specs for the PDE (see :func:`rbf_fd_matrix`; not "normal" or
-            "robin", which need normals that interior nodes do not have).
+            "robin", which need normals that interior nodes do not have). A single spec is
+            accepted as a list of one.
         order: the design order of accuracy p (default 4).
         boundary_operators: operator specs for the boundary conditions (any, including
-            "normal" and ("robin", alpha, beta)).
+            "normal" and ("robin", alpha, beta)); a single spec is accepted as a list of one.
         ghost: whether to append ghost nodes outside the boundary (default True).
 
     Returns:
@@ -643,16 +668,8 @@ def assemble(
             f"`cloud` must be a pdesolve.PointCloud, got {type(cloud).__name__}; build one with "
             "e.g. `pds.Ball(c, r).node_set(n)`."
         )
-    if isinstance(operators, (str, tuple)):
-        raise TypeError(
-            "`operators` must be an iterable of operator specs, e.g. [\"laplacian\"]; got a "
-            "single spec."
-        )
-    if isinstance(boundary_operators, (str, tuple)) and boundary_operators != ():
-        raise TypeError(
-            "`boundary_operators` must be an iterable of operator specs, e.g. [\"value\", "
-            "\"normal\"]; got a single spec."
-        )
+    operators = _spec_list(operators, "operators")
+    boundary_operators = _spec_list(boundary_operators, "boundary_operators")
     interior = np.asarray(cloud.interior, dtype=np.float64)
     boundary = np.asarray(cloud.boundary, dtype=np.float64)
     normals = np.asarray(cloud.normals, dtype=np.float64)

@@ -235,6 +235,12 @@ def test_bad_inputs():
         rbf_fd_matrix(pts, nodes, "normal")
     with pytest.raises(ValueError, match="needs `normals`"):
         rbf_fd_matrix(pts, nodes, ("robin", 1.0, 2.0))
+    # alpha = 0: no normal derivative, no normals needed
+    np.testing.assert_allclose(
+        rbf_fd_matrix(pts, nodes, ("robin", 0, 2.0)).toarray(),
+        2.0 * rbf_fd_matrix(pts, nodes, "value").toarray(),
+        atol=1e-13,
+    )
     with pytest.raises(ValueError, match="`normals` must have shape"):
         rbf_fd_matrix(pts, nodes, "normal", normals=np.ones((3, 2)) / np.sqrt(2))
     with pytest.raises(ValueError, match="unit length"):
@@ -319,7 +325,13 @@ def test_assemble_shapes_and_ghost_nodes():
     with pytest.raises(ValueError, match="boundary_operators"):
         assemble(cloud, ["normal"])
     with pytest.raises(TypeError, match="iterable"):
-        assemble(cloud, "laplacian")
+        assemble(cloud, 3)
+    # a single spec counts as a list of one; a tuple of specs as a list
+    single = assemble(cloud, "laplacian", order=2, boundary_operators=("robin", 0, 1))
+    assert set(single["pde"]) == {("laplacian",)}
+    assert set(single["boundary"]) == {("robin", 0.0, 1.0)}
+    several = assemble(cloud, ("laplacian", ("partial", 0)), order=2, ghost=False)
+    assert set(several["pde"]) == {("laplacian",), ("partial", 0)}
 
 
 def test_ghost_nodes_errors():
