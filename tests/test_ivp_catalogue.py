@@ -7,9 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
-
-import pdesolve as pds
+from hypothesis import given
+from hypothesis import strategies as st
 from pdesolve.problems.advection import advection, advection_boundary_bound
 from pdesolve.problems.fokker_planck import (
     fokker_planck,
@@ -19,6 +18,13 @@ from pdesolve.problems.fokker_planck import (
 from pdesolve.problems.vlasov import vlasov, vlasov_field
 from pdesolve.problems.wave import wave3d, wave3d_exact, wave3d_pulse
 from pdesolve.problems.wave_fd import wave3d_fd_error, wave3d_finite_difference
+from pdesolve.problems.wave_maps import (
+    schwarzschild_metric,
+    wave_maps,
+    wave_maps_coefficients,
+)
+
+import pdesolve as pds
 
 coord = st.floats(-1.0, 1.0, allow_nan=False)
 
@@ -192,7 +198,7 @@ def test_fokker_planck_rhs_equals_the_divergence_form():
 
     def reference(x):
         lap = jnp.trace(jax.hessian(fn)(x))
-        flux = lambda y: fn(y) * fokker_planck_drift(y, a, alpha)  # noqa: E731
+        flux = lambda y: fn(y) * fokker_planck_drift(y, a, alpha)
         return D * lap - jnp.trace(jax.jacfwd(flux)(x))
 
     x = prob.domain.sample_interior(jax.random.PRNGKey(3), 16)
@@ -329,3 +335,87 @@ def test_problems_are_box_dirichlet_zero(prob):
     np.testing.assert_array_equal(prob.domain.lower, -1.0)
     np.testing.assert_array_equal(prob.domain.upper, 1.0)
     assert float(prob.bc.g) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# wave maps on Schwarzschild
+# ---------------------------------------------------------------------------------------------
+
+
+def _generic_state(y):
+    """A smooth non-symmetric test state [φ, π]."""
+    phi = jnp.sin(y @ jnp.asarray([1.0, 2.0, -1.5])) * jnp.exp(-(y @ y)) + 0.3 * y[0] * y[2]
+    return jnp.stack([phi, jnp.cos(y[0]) * y[1]])
+
+
+def test_wave_maps_flat_limit_is_the_wave_equation():
+    flat, wave = wave_maps(mass=0.0), wave3d()
+    x = flat.domain.sample_interior(jax.random.PRNGKey(5), 8)
+
+    @jax.jit
+    @jax.vmap
+    def both(p):
+        u = pds.Field(_generic_state, p)
+        return flat.rhs(u, p, 0.0, flat.args), wave.rhs(u, p, 0.0, wave.args)
+
+    ours, want = both(x)
+    np.testing.assert_allclose(ours, want, rtol=1e-13, atol=1e-13)
+
+
+def test_wave_maps_operator_is_the_covariant_dalembertian():
+    prob = wave_maps()
+    mass, center = prob.args["mass"], prob.args["center"]
+    rs = 2.0 * mass
+    x = prob.domain.sample_interior(jax.random.PRNGKey(6), 8)
+
+    def sqrt_minus_g(p):
+        return jnp.sqrt(-jnp.linalg.det(schwarzschild_metric(p, mass, center)))
+
+    @jax.jit
+    @jax.vmap
+    def check(p):
+        # g^{00} φ_tt + (1/√−g) ∂_i(√−g g^{ij} ∂_j φ) = 0 for the static metric with g_{0i} = 0
+        ginv, gamma = wave_maps_coefficients(p, mass, center)
+        phi_tt = prob.rhs(pds.Field(_generic_state, p), p, 0.0, prob.args)[1]
+
+        def flux(q):
+            gi = wave_maps_coefficients(q, mass, center)[0][1:, 1:]
+            return sqrt_minus_g(q) * gi @ jax.grad(lambda z: _generic_state(z)[0])(q)
+
+        div = jnp.trace(jax.jacfwd(flux)(p)) / sqrt_minus_g(p)
+        # static radial solution ln(1 − r_s/r_c): φ_tt = 0
+        static = lambda q: jnp.stack(
+            [jnp.log(1.0 - rs / jnp.linalg.norm(q - center)), 0.0 * q[0]]
+        )
+        static_tt = prob.rhs(pds.Field(static, p), p, 0.0, prob.args)[1]
+        # analytic inverse metric
+        y = p - center
+        r = jnp.linalg.norm(y)
+        n = y / r
+        ginv_exact = jnp.zeros((4, 4)).at[0, 0].set(-1.0 / (1.0 - rs / r))
+        ginv_exact = ginv_exact.at[1:, 1:].set(jnp.eye(3) - (rs / r) * jnp.outer(n, n))
+        return ginv[0, 0] * phi_tt + div, static_tt, ginv - ginv_exact, gamma[0], phi_tt
+
+    residual, static_tt, ginv_err, gamma0, phi_tt = check(x)
+    scale = float(jnp.max(jnp.abs(phi_tt)))
+    np.testing.assert_allclose(residual, 0.0, atol=1e-12 * scale)
+    np.testing.assert_allclose(static_tt, 0.0, atol=1e-13)
+    np.testing.assert_allclose(ginv_err, 0.0, atol=1e-14)
+    np.testing.assert_allclose(gamma0, 0.0, atol=1e-15)
+
+
+def test_wave_maps_problem():
+    prob = wave_maps()
+    assert prob.tspan == (0.0, 0.5) and prob.dim == 3 and prob.solution is None
+    np.testing.assert_array_equal(prob.args["center"], [-2.0, 0.0, 0.0])
+    xb = boundary_points(prob, 256)
+    u0b = jax.vmap(prob.u0)(xb)
+    assert u0b.shape == (256, 2)
+    assert float(jnp.max(jnp.abs(u0b))) <= math.exp(-1 / (2 * 0.15**2))
+    assert float(prob.u0(jnp.zeros(3))[0]) == 1.0
+    with pytest.raises(ValueError, match="horizon"):
+        wave_maps(center=(-1.5, 0.0, 0.0))
+    with pytest.raises(ValueError, match="`mass`"):
+        wave_maps(mass=-1.0)
+    with pytest.raises(ValueError, match="`T`"):
+        wave_maps(0.0)
