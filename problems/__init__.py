@@ -12,6 +12,10 @@ constructor there can be called with no arguments.
 
 from collections.abc import Callable
 
+from .advection import (
+    advection as advection,
+    advection_boundary_bound as advection_boundary_bound,
+)
 from .detest import (
     ARENSTORF_PERIOD as ARENSTORF_PERIOD,
     arenstorf as arenstorf,
@@ -20,6 +24,11 @@ from .detest import (
     lotka_volterra as lotka_volterra,
     pleiades as pleiades,
     reference_solution as reference_solution,
+)
+from .fokker_planck import (
+    fokker_planck as fokker_planck,
+    fokker_planck_drift as fokker_planck_drift,
+    fokker_planck_drift_divergence as fokker_planck_drift_divergence,
 )
 from .kuramoto_sivashinsky import (
     KS_LENGTH as KS_LENGTH,
@@ -50,6 +59,26 @@ from .spiral import (
     spiral_data as spiral_data,
     spiral_problem as spiral_problem,
     true_spiral_problem as true_spiral_problem,
+)
+from .vlasov import (
+    vlasov as vlasov,
+    vlasov_field as vlasov_field,
+)
+from .wave import (
+    WAVE_SHARPNESS as WAVE_SHARPNESS,
+    wave3d as wave3d,
+    wave3d_exact as wave3d_exact,
+    wave3d_pulse as wave3d_pulse,
+)
+from .wave_fd import (
+    WaveFDResult as WaveFDResult,
+    wave3d_fd_error as wave3d_fd_error,
+    wave3d_finite_difference as wave3d_finite_difference,
+)
+from .wave_maps import (
+    schwarzschild_metric as schwarzschild_metric,
+    wave_maps as wave_maps,
+    wave_maps_coefficients as wave_maps_coefficients,
 )
 from .white_dwarf import (
     WHITE_DWARF_DT as WHITE_DWARF_DT,
@@ -114,6 +143,31 @@ CATALOGUE: dict[str, tuple[Callable, str]] = {
         heat_disk,
         "Forced heat equation u_t = Δu + f on the unit disk, t in [0, 1], Dirichlet, "
         "u = 1 + sin(πx)cos(πy)sin(πt) (Sharma & Shankar 2022).",
+    ),
+    "wave3d": (
+        wave3d,
+        "3-D wave equation [phi, phi_t] on [-1, 1]^3, exact spherical pulse (f(t-r) - f(t+r))/r, "
+        "T=0.5 (Finzi et al. 2023, B.1).",
+    ),
+    "advection": (
+        advection,
+        "Advection u_t + c.grad u = 0 of a Gaussian bump on [-1, 1]^2, c=(1, 1), T=0.5, exact "
+        "solution (fast smoke test).",
+    ),
+    "fokker_planck": (
+        fokker_planck,
+        "Harmonic-trap Fokker-Planck equation, d=8 interacting particles on [-1, 1]^8, T=1, no "
+        "exact solution (Finzi et al. 2023, B.3).",
+    ),
+    "vlasov": (
+        vlasov,
+        "6-D Vlasov equation, fixed field E = grad exp(-|x|^2), Gaussian IC sigma=0.3, T=1, no "
+        "exact solution (Finzi et al. 2023, B.2).",
+    ),
+    "wave_maps": (
+        wave_maps,
+        "Wave-maps equation [phi, pi] on a Schwarzschild background (r_s=1, c=(-2, 0, 0)), wave "
+        "packet, T=0.5 (Finzi et al. 2023, sec. 5).",
     ),
 }
 
