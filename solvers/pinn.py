@@ -454,13 +454,43 @@ class _Loss(eqx.Module):
         )
 
 
+class _Flat(eqx.Module):
+    """Static description of a parameter pytree, to pass it through the optimiser as ONE vector.
+
+    L-BFGS keeps histories of the iterate and does tree-wide dot products; on one flat vector
+    that is one fused op per update instead of one per leaf, which roughly halves the compile
+    time of the training step and trims its run time.
+    """
+
+    treedef: Any = eqx.field(static=True)
+    shapes: tuple = eqx.field(static=True)
+
+    @classmethod
+    def of(cls, tree):
+        leaves, treedef = jax.tree.flatten(tree)
+        return cls(treedef, tuple(tuple(x.shape) for x in leaves))
+
+    @staticmethod
+    def ravel(tree):
+        return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
+
+    def unravel(self, flat):
+        leaves, start = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            leaves.append(jnp.reshape(flat[start : start + size], shape))
+            start += size
+        return jax.tree.unflatten(self.treedef, leaves)
+
+
 class _Objective(eqx.Module):
-    """``(params, data) -> (loss, None)``: the function optimistix minimises."""
+    """``(flat params, data) -> (loss, None)``: the function optimistix minimises."""
 
     loss: _Loss
+    flat: _Flat
 
-    def __call__(self, params, data):
-        return self.loss(params, data), None
+    def __call__(self, y, data):
+        return self.loss(self.flat.unravel(y), data), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,7 +620,9 @@ def _train(
             steps.append(done_steps)
             times.append(train_time)
             if error_fn is not None:
-                errors.append(error_fn(eqx.combine(params, static_model)))
+                errors.append(
+                    error_fn(eqx.combine(objective.flat.unravel(params), static_model))
+                )
             if bar is not None:
                 bar.update(i)
                 if i:
@@ -616,7 +648,7 @@ def _train(
     }
     if error_fn is not None:
         info["error_history"] = np.asarray(errors)
-    return params, info, result
+    return objective.flat.unravel(params), info, result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -973,9 +1005,9 @@ def _solve_dtpinn(
     test_pts, test_desc = _test_set(problem, cloud, solver.n_test, dtype)
     error_fn = _error_function(problem, test_pts, dtype)
     params, info, result = _train(
-        _Objective(loss),
+        _Objective(loss, _Flat.of(params)),
         _optimiser(solver),
-        params,
+        _Flat.ravel(params),
         static_model,
         data,
         max_steps=max_steps,
@@ -1064,9 +1096,9 @@ def _solve_pinn(
     # iteration to float64 (and fail) when x64 is on. Results are float32 either way.
     with jax.enable_x64(dtype == jnp.float64):
         params, info, result = _train(
-            _Objective(loss),
+            _Objective(loss, _Flat.of(params)),
             _optimiser(solver),
-            params,
+            _Flat.ravel(params),
             static_model,
             data,
             max_steps=max_steps,
