@@ -26,9 +26,9 @@ it equals `−2 f'(t)`. Because `f` is even, `φ(x, 0) = 0` and
 `φ_t(x, 0) = −2 f'(r)/r = (1600 r² − 8) e^{−200 r²}` (the pulse starts from rest with an
 initial velocity; it splits into an outgoing and an incoming half, the incoming half passes
 through the origin and follows the first outwards). For `t ≥ 0.5` the second term is below
-`2.5e−22 / r` everywhere (it only matters within `r ≲ 1e−20` of the origin, where it cancels
-the first term's `f(t)/r`), so at the paper's final time the solution coincides with the
-paper's formula `f(t − r)/r` to about 1e−22 away from the origin.
+`f(0.5)/r ≈ 9.6e−23 / r` everywhere (it only matters within `r ≲ 1e−20` of the origin, where it
+cancels the first term's `f(t)/r`), so at the paper's final time the solution coincides with
+the paper's formula `f(t − r)/r` to within `1e−22 / r`.
 
 **Near `r = 0`.** `(f(t − r) − f(t + r))/r` loses digits to cancellation as `r → 0`, and its
 autodiff derivatives divide by powers of `r`. Below `r_* = 0.1 ε^{1/7}` (`≈ 5.8e−4` in
@@ -209,8 +209,8 @@ def wave3d(T=0.5, *, sharpness=WAVE_SHARPNESS):
     Exact vs approximate: the solution is exact for the PDE on ℝ³; the zero Dirichlet
     condition holds to `|φ| ≤ 1.1e−21` on the faces for `T ≤ 0.5` (default sharpness), so the
     box problem and the free-space solution agree to that accuracy. At `T = 0.5` the solution
-    equals the paper's `f(t − r)/r` to about 1e−22 (away from `r = 0`); the paper's `t = 0`
-    data differ — see the module docstring for why they cannot be used.
+    equals the paper's `f(t − r)/r` to within `1e−22 / r`; the paper's `t = 0` data differ —
+    see the module docstring for why they cannot be used.
 
     **Arguments:**
 

@@ -10,14 +10,20 @@ figure 6, which compares against finite differences on a 100 × 100 × 100 grid)
   per step) with the constant step `dt = T / ceil(T / (cfl · h / √3))`. The 7-point
   Laplacian's spectral radius is below `12/h²`, so leapfrog is stable for `dt < h/√3`;
   the default `cfl = 0.5` keeps a factor 2 margin. (The paper integrated its grid with RK45 at
-  tolerance 1e−4; leapfrog is the standard choice for the wave equation and its time error is
-  far below the spatial error at this CFL number.)
+  tolerance 1e−4; leapfrog is the standard choice for the wave equation. The error is
+  dominated by the spatial dispersion of the pulse: halving `dt` at `n = 100` moves the error
+  from 0.182 to 0.199, leapfrog's own phase error partly offsetting the stencil's.)
 * initial data: the exact solution `[φ, φ_t]` at `t = 0` (`wave3d_exact`), so the error at `T`
   measures the discretisation alone (the free-space solution satisfies the zero boundary
   condition to 1e−21 for `T ≤ 0.5`).
 
 The whole solve is one `jax.jit` of a `lax.fori_loop`; memory is a few arrays of `n³`
-numbers (8 MB each at `n = 100` in float64). The dtype is JAX's default float (float32 unless
+numbers (8 MB each at `n = 100` in float64).
+
+Measured (float64, default sharpness 200, `T = 0.5`, relative L2 error over the grid against
+`wave3d_exact`): `n = 100`: 0.182 (86 steps, about 1 s on 2 CPU cores); `n = 150`: 0.081;
+`n = 200`: 0.046 — second order (observed rates 1.98 and 1.97). With sharpness 50 and
+`T = 0.3`: 0.274, 0.095, 0.047 at `n = 24, 40, 56`. The dtype is JAX's default float (float32 unless
 `jax_enable_x64` is on) or the `dtype=` argument.
 """
 
@@ -127,7 +133,7 @@ def wave3d_finite_difference(
 
     **Returns:** a `WaveFDResult(x, phi, phi_t, T, dt, steps)`.
 
-    Cost: `steps ≈ 2√3 T (n − 1)/(2 cfl)` (≈ 86 at the defaults) applications of the 7-point
+    Cost: `steps = ceil(√3 T (n − 1)/(2 cfl))` (86 at the defaults) applications of the 7-point
     stencil to `(n − 2)³` values, plus evaluating the exact initial data on the grid.
     """
     n = _check_dim(n, "n", minimum=3)
