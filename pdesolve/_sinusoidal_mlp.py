@@ -172,5 +172,7 @@ class SinusoidalMLP(eqx.Module):
         for j in range(len(self.trunks)):
             w = coefficients[j, :-1][None, :]
             b = coefficients[j, -1:]
-            model = eqx.tree_at(lambda m: (m.trunks[j].head.weight, m.trunks[j].head.bias), model, (w, b))
+            model = eqx.tree_at(
+                lambda m, j=j: (m.trunks[j].head.weight, m.trunks[j].head.bias), model, (w, b)
+            )
         return model

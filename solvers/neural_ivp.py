@@ -32,7 +32,10 @@ from jax.flatten_util import ravel_pytree
 
 from pdesolve import _tableau as tab
 from pdesolve._boundary import Dirichlet
-from pdesolve._controllers import AbstractStepController, PIDController, resolve_controller
+from pdesolve._controllers import (
+    PIDController,
+    resolve_controller,
+)
 from pdesolve._field import Field
 from pdesolve._geometry import Box
 from pdesolve._integrate import validate
@@ -103,9 +106,12 @@ class RestartPolicy(eqx.Module):
             return "cg_iterations"
         if self.max_condition is not None and condition > self.max_condition:
             return "condition"
-        if self.time_fraction is not None and since_last > self.min_period:
-            if since_last > avg_duration / self.time_fraction:
-                return "time"
+        if (
+            self.time_fraction is not None
+            and since_last > self.min_period
+            and since_last > avg_duration / self.time_fraction
+        ):
+            return "time"
         return None
 
 
@@ -441,7 +447,7 @@ def _final_diagnostics(solver, problem, net, theta, t, key):
     """The residual and error at the final (t, θ): one θ̇ solve on fresh samples."""
     key_x, key_p, key_e = jax.random.split(key, 3)
     X = problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
-    f, calls, _, _ = _stage_function(solver, problem, net, theta, X, key_p)
+    f, _, _, _ = _stage_function(solver, problem, net, theta, X, key_p)
     theta_dot = f(t, theta)
     Xe = problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
     return _residual_and_error(problem, net, theta, theta_dot, t, Xe)
@@ -516,8 +522,6 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     if controller is None and dt0 is None:
         controller = PIDController(rtol=1e-4, atol=1e-4)
     controller = resolve_controller(controller, dt0)
-    if not isinstance(controller, AbstractStepController):
-        raise TypeError("`controller` must be a pdesolve step controller.")
     from pdesolve._rk import RKStepper
 
     validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=False)

@@ -15,7 +15,7 @@ def _blocks(name):
 
 
 @pytest.mark.skipif(not DOCS.exists(), reason="needs the source tree")
-@pytest.mark.parametrize("name", ["getting-started.md", "custom-controller.md", "reversible.md", "imex.md"])
+@pytest.mark.parametrize("name", ["getting-started.md", "custom-controller.md", "reversible.md", "imex.md", "neural-ivp.md"])
 def test_doc_examples_run(name):
     ns: dict = {}
     for block in _blocks(name):
