@@ -237,3 +237,9 @@ def test_saveat_steps_refused():
 def test_evaluating_an_unsaved_time_raises(advection_solution):
     with pytest.raises(ValueError, match="SaveAt"):
         advection_solution(jnp.zeros((1,)), 0.123)
+
+
+def test_float32_model_refused():
+    model = pds.SinusoidalMLP(jax.random.PRNGKey(0), 1, width=8, depth=1, dtype=jnp.float32)
+    with pytest.raises(ValueError, match="float64"):
+        pds.solve(_advection(), pds.NeuralIVP(model=model), dt0=0.1)
