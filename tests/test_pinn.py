@@ -7,7 +7,7 @@ PINN are marked `slow`.
 
 Measured on the 2-core CI machine (float64 DTPINN, float32 PINN unless noted):
 
-* linear Poisson, N = 828, p = 4, 1500 L-BFGS steps: DTPINN 8.3e-3;
+* linear Poisson, N = 828, p = 4, 2500 L-BFGS steps: DTPINN 5.8e-3 (8.3e-3 after 1500);
 * Robin Poisson, N = 828, 500 steps: DTPINN 2.9e-3;
 * nonlinear Poisson, N = 300, 4x30 -> 3x30 MLP, 600 steps: DTPINN 1.0e-1, PINN 5.6e-2;
 * heat, N = 200, 6 time slices, 300 steps: DTPINN 1.1e-1, PINN 8.4e-2.
@@ -40,7 +40,7 @@ def _independent_error(sol, exact, n=1500, seed=3):
 
 @pytest.fixture(scope="module")
 def linear_dt():
-    return pds.solve(P.poisson_disk(), pds.DTPINN(order=4), max_steps=1500)
+    return pds.solve(P.poisson_disk(), pds.DTPINN(order=4), max_steps=2500)
 
 
 def test_dtpinn_linear_poisson_reaches_1e_2(linear_dt):
@@ -51,7 +51,7 @@ def test_dtpinn_linear_poisson_reaches_1e_2(linear_dt):
     assert s["n_nodes"] == 828 and s["n_ghost"] == s["n_boundary"] > 0
     assert s["operators"] == {"pde": [("laplacian",)], "boundary": [("value",)]}
     assert s["nnz_per_row"] == {"('laplacian',)": 43}  # 2 C(5 + 2, 2) + 1 at p = 4
-    assert s["num_steps"] == 1500 and 0 < s["num_accepted_steps"] <= 1500
+    assert s["num_steps"] == 2500 and 0 < s["num_accepted_steps"] <= 2500
 
 
 def test_dtpinn_histories(linear_dt):
