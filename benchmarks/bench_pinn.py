@@ -312,7 +312,9 @@ def main(argv=None):
                 flush=True,
             )
             # Partial record after every block: a long run that is stopped keeps its measurements.
-            write_json("bench_pinn", {"partial": True, "quick": quick, "runs": runs}, args.out)
+            write_json(
+                "bench_pinn", {"partial": True, "quick": quick, "runs": runs}, args.out
+            )
 
     # Ratios against PINN32 (and PINN64) at the same problem and N.
     rows, ratios = [], []
