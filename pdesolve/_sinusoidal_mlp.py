@@ -77,8 +77,10 @@ class SinusoidalMLP(eqx.Module):
     """
 
     trunks: tuple[_Trunk, ...]
-    lower: jax.Array
-    upper: jax.Array
+    # The box is static (tuples), never a parameter: NeuralIVP and the fits differentiate
+    # with respect to every inexact array of the model.
+    lower: tuple[float, ...] = eqx.field(static=True)
+    upper: tuple[float, ...] = eqx.field(static=True)
     n_outputs: int | None = eqx.field(static=True)
     n_frequencies: int = eqx.field(static=True)
     alpha: float = eqx.field(static=True)
@@ -130,8 +132,8 @@ class SinusoidalMLP(eqx.Module):
             head = eqx.nn.Linear(width, 1, key=keys[-1], dtype=dtype)
             trunks.append(_Trunk(hidden, head, activation))
         self.trunks = tuple(trunks)
-        self.lower = jnp.asarray(lower, dtype)
-        self.upper = jnp.asarray(upper, dtype)
+        self.lower = tuple(float(v) for v in lower)
+        self.upper = tuple(float(v) for v in upper)
         self.n_outputs = None if n_outputs is None else int(n_outputs)
         self.n_frequencies = int(n_frequencies)
         self.alpha = float(alpha)
@@ -140,10 +142,12 @@ class SinusoidalMLP(eqx.Module):
 
     @property
     def dim(self) -> int:
-        return self.lower.shape[0]
+        return len(self.lower)
 
     def _scaled(self, x):
-        return 2.0 * (x - self.lower) / (self.upper - self.lower) - 1.0
+        lower = jnp.asarray(self.lower, x.dtype)
+        upper = jnp.asarray(self.upper, x.dtype)
+        return 2.0 * (x - lower) / (upper - lower) - 1.0
 
     def _embed(self, z):
         return self.embedding_scale * sinusoidal_embedding(z, self.n_frequencies, self.alpha)
