@@ -51,6 +51,7 @@ dense/EDNN times; the rank-100 Nyström build costs about 26 PCG solves at p = 5
 Writes benchmarks/results/bench_neural_ivp.json.
 """
 
+import dataclasses
 import math
 import os
 import sys
@@ -112,6 +113,10 @@ def main(argv=None):
     parser.add_argument("--rtol", type=float, default=1e-4, help="PID rtol = atol (default 1e-4, the reference's)")
     parser.add_argument("--fp-T", type=float, default=0.25, help="(c) final time (default 0.25)")
     parser.add_argument("--max-steps", type=int, default=200, help="(b, c) max_steps (default 200)")
+    parser.add_argument("--fp-variant", default=None, metavar="RANK,CG_MAX_STEPS",
+                        help="(c) also run NeuralIVP with this Nyström rank and CG cap (e.g. 300,1000)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other parts' results from the existing JSON (--out or the default path)")
     opts = parser.parse_args(argv)
     apply_platform(opts.platform)
 
@@ -397,6 +402,13 @@ def main(argv=None):
         _, out = run_solver("NeuralIVP", problem, nivp, ctrl, jax.random.PRNGKey(0))
         out["config"] = f"SinusoidalMLP 3x{width} swish, L=5, n_samples={n_samples}, fit_steps={fit_steps}, rank 100, {ctrl_desc}"
         rows.append(out)
+        if opts.fp_variant and not quick:
+            v_rank, v_cg = (int(v) for v in opts.fp_variant.split(","))
+            log(f"(c) NeuralIVP variant: rank {v_rank}, cg_max_steps {v_cg}")
+            nivp_v = dataclasses.replace(nivp, rank=v_rank, cg_max_steps=v_cg)
+            _, out_v = run_solver(f"NeuralIVP r{v_rank} cg{v_cg}", problem, nivp_v, ctrl, jax.random.PRNGKey(0))
+            out_v["config"] = out["config"].replace("rank 100", f"rank {v_rank}, cg_max_steps {v_cg}")
+            rows.append(out_v)
         log("(c) EDNN (4x30 tanh MLP x bump, dense)")
         ednn = pds.NeuralIVP(model=BumpMLP(jax.random.PRNGKey(3), d, -np.ones(d), np.ones(d), None),
                              linear_solver="dense", head_tuning=False, restart=None, **common)
@@ -405,19 +417,35 @@ def main(argv=None):
         rows.append(out_e)
         notes.append(f"(c) T={T} (default 1.0; the paper states none), n_samples={n_samples}, fit_steps={fit_steps}, "
                      f"max_restarts={opts.max_restarts}, {ctrl_desc}" + (f", quick: width {width}" if quick else ""))
-        ratio = (out_e["residual_mean"] / out["residual_mean"]) if out["residual_mean"] else None
-        return dict(d=d, T=T, rows=rows, ednn_over_nivp_residual=ratio,
-                    ednn_over_nivp_residual_time_avg=(out_e["residual_time_avg"] / out["residual_time_avg"])
-                    if out["residual_time_avg"] and out_e["residual_time_avg"] else None)
+        ok_rows = [r for r in rows if r["name"].startswith("NeuralIVP") and r["successful"]]
+        best = ok_rows[0] if ok_rows else out  # the first NeuralIVP run that reached T (else the default one)
+        ratio = (out_e["residual_mean"] / best["residual_mean"]) if best["residual_mean"] else None
+        return dict(d=d, T=T, rows=rows, ednn_over_nivp_residual=ratio, ratio_uses=best["name"],
+                    ednn_over_nivp_residual_time_avg=(out_e["residual_time_avg"] / best["residual_time_avg"])
+                    if best["residual_time_avg"] and out_e["residual_time_avg"] else None)
 
     results = {}
+    if opts.merge:
+        import json
+        from _common import RESULTS_DIR
+
+        prev_path = opts.out or str(RESULTS_DIR / "bench_neural_ivp.json")
+        if os.path.exists(prev_path):
+            prev = json.load(open(prev_path))
+            for k, v in prev.get("results", {}).items():
+                if k not in opts.parts:
+                    results[k] = v
+                    notes.extend(n for n in prev.get("reductions", []) if n.startswith(f"({k})"))
+            notes.append(f"parts {sorted(k for k in results)} merged from the previous run "
+                         f"({prev.get('settings', {}).get('command')}, {prev.get('machine', {}).get('date')})")
 
     def save(verdicts=None, partial=True):
         return write_json(
             "bench_neural_ivp",
             dict(
                 settings=dict(quick=quick, repeats=repeats, dtype="float64", parts=opts.parts, dense_20k=opts.dense_20k,
-                              target_slope=TARGET_SLOPE, command=" ".join(["python"] + sys.argv)),
+                              target_slope=TARGET_SLOPE, command=" ".join(["python"] + sys.argv),
+                              merged_parts=merged),
                 partial=partial,
                 paper=PAPER,
                 reductions=notes,
@@ -431,6 +459,7 @@ def main(argv=None):
 
     # each part's results are saved as soon as it finishes (partial=True until the end)
     fns = dict(a=part_a, b=part_b, c=part_c)
+    merged = sorted(results)
     for part in opts.parts:  # in the order given
         results[part] = fns[part]()
         save()
@@ -506,12 +535,13 @@ def main(argv=None):
               f"{r['residual_time_avg']:.3e}" if r["residual_time_avg"] is not None else "",
               f"{r['residual_history'][-1][1]:.3e}", fmt_s(r["wall_s"]), r["p"],
               f"{r['accepted_steps']} ({r['rejected_steps']})", r["restarts"],
-              f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}" if r["name"] == "NeuralIVP" else "",
+              f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}" if r["name"].startswith("NeuralIVP") else "",
               f"{r['fit_error']:.2e}", r["result"] + ("" if r["t_final"] >= c["T"] - 1e-12 else f" (t={r['t_final']:.3g})")]
              for r in c["rows"]],
         ))
         if c["ednn_over_nivp_residual"] is not None:
-            verdicts.append(["(c) EDNN / NeuralIVP mean PDE residual", f"{c['ednn_over_nivp_residual']:.3g}x", "> 1",
+            verdicts.append([f"(c) EDNN / {c.get('ratio_uses', 'NeuralIVP')} mean PDE residual",
+                             f"{c['ednn_over_nivp_residual']:.3g}x", "> 1",
                              "≈10x", "PASS" if c["ednn_over_nivp_residual"] > 1 else "FAIL"])
     print("\nClaims")
     print(format_table(["claim", "measured", "target", "paper", "verdict"], verdicts))
