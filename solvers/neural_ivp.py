@@ -324,14 +324,24 @@ def _power_lambda_max(A, iterations=30):
     return v @ (A @ v)
 
 
-def _theta_dot_cg(solver, problem, net, precond, theta, t, X, x0=None):
+def _theta_dot_cg(solver, problem, net, theta, t, X, key, x0=None):
+    """θ̇ from `(M + μ̃ I) θ̇ = F` by Nyström-preconditioned CG at (t, θ) on samples `X`.
+
+    The rank-ℓ sketch is built here, at this θ (ℓ products with `M`): a sketch from a
+    nearby θ is a poor preconditioner once μ̃ is tiny, because its complement scaling
+    `1/(λ_ℓ + μ̃)` amplifies every direction the old sketch missed (measured: 3 CG
+    iterations at θ_n, 200–500 at the next stage's θ). The info dict adds the sketch's
+    λ_1 and the preconditioned condition estimate `(λ_ℓ + μ̃) / μ̃`."""
     op, _, vjp = _gram_operator(net, theta, X)
+    precond = NystromPreconditioner.build(op, min(solver.rank, theta.shape[0]), key=key)
     f = net.pde_rhs(problem, theta, X, t)
     F = vjp(f)[0] / X.shape[0]
     mu_abs = solver.mu * precond.lambda_max
     x, info = nystrom_cg(
         op, F, precond, mu=mu_abs, rtol=solver.cg_rtol, max_steps=solver.cg_max_steps, x0=x0
     )
+    info["lambda_max"] = precond.lambda_max
+    info["condition"] = (precond.eigenvalues[-1] + mu_abs) / mu_abs
     return x, info
 
 
@@ -340,7 +350,8 @@ def _theta_dot_dense(solver, problem, net, theta, t, X):
     J = jax.jacrev(lambda th: net.outputs(th, X).ravel())(theta)  # (n k, p)
     f = net.pde_rhs(problem, theta, X, t).ravel()
     M = J.T @ J / n
-    mu_abs = solver.mu * _power_lambda_max(M)
+    lambda_max = _power_lambda_max(M)
+    mu_abs = solver.mu * lambda_max
     A = M + mu_abs * jnp.eye(M.shape[0], dtype=M.dtype)
     F = J.T @ f / n
     sol = lx.linear_solve(lx.MatrixLinearOperator(A, lx.positive_semidefinite_tag), F, lx.Cholesky(), throw=False)
@@ -351,6 +362,8 @@ def _theta_dot_dense(solver, problem, net, theta, t, X):
         iterations=jnp.zeros((), jnp.int32),
         residual=residual,
         result=RESULTS.where(ok, RESULTS.successful, RESULTS.linear_solve_failed),
+        lambda_max=lambda_max,
+        condition=jnp.asarray(jnp.nan, M.dtype),  # no sketch: not estimated
     )
     return x, info
 
@@ -371,33 +384,25 @@ def _residual_and_error(problem, net, theta, theta_dot, t, Xe):
     return residual, error
 
 
-def _stage_function(solver, problem, net, theta, X, key):
-    """`f(t, θ) = θ̇` on the samples `X`, the list its calls fill with (θ̇, info), and the
-    step's conditioning diagnostics. The Nyström sketch is built once, at θ_n."""
+def _stage_function(solver, problem, net, X, key):
+    """`f(t, θ) = θ̇` on the samples `X`, and the list its calls fill with (θ̇, info).
+
+    CG warm-starts from the previous stage's θ̇ (same samples, nearby θ); each stage
+    draws its own sketch (key folded with the stage index)."""
     calls = []
-    if solver.linear_solver == "cg":
-        op, _, _ = _gram_operator(net, theta, X)
-        precond = NystromPreconditioner.build(op, min(solver.rank, theta.shape[0]), key=key)
-        mu_abs = solver.mu * precond.lambda_max
-        condition = (precond.eigenvalues[-1] + mu_abs) / mu_abs
-        lambda_max = precond.lambda_max
 
-        def f(s, th):
-            # Warm start from the previous stage's θ̇ (same samples, nearby θ).
+    def f(s, th):
+        if solver.linear_solver == "cg":
             x0 = calls[-1][0] if calls else None
-            x, info = _theta_dot_cg(solver, problem, net, precond, th, s, X, x0)
-            calls.append((x, info))
-            return x
-    else:
-        condition = jnp.asarray(jnp.nan, theta.dtype)
-        lambda_max = jnp.asarray(jnp.nan, theta.dtype)
-
-        def f(s, th):
+            x, info = _theta_dot_cg(
+                solver, problem, net, th, s, X, jax.random.fold_in(key, len(calls)), x0
+            )
+        else:
             x, info = _theta_dot_dense(solver, problem, net, th, s, X)
-            calls.append((x, info))
-            return x
+        calls.append((x, info))
+        return x
 
-    return f, calls, condition, lambda_max
+    return f, calls
 
 
 def _stage_stats(calls):
@@ -418,7 +423,7 @@ def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, ke
     key_x, key_p, key_e = jax.random.split(key, 3)
     domain = problem.domain
     X = domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
-    f, calls, condition, lambda_max = _stage_function(solver, problem, net, theta, X, key_p)
+    f, calls = _stage_function(solver, problem, net, X, key_p)
     theta_next, theta_err, _ = rk_step(solver.tableau, f, t, dt, theta)
     accept, dt_next, ctrl_next, result = controller.adapt(
         t, dt, theta, theta_next, theta_err, solver.tableau.error_order, ctrl_state
@@ -435,8 +440,8 @@ def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, ke
         linear_ok=jnp.all(stage["result"] == RESULTS.successful._value),
         finite=jnp.all(jnp.isfinite(theta_next)),
         stage=stage,
-        condition=condition,
-        lambda_max=lambda_max,
+        condition=calls[0][1]["condition"],
+        lambda_max=calls[0][1]["lambda_max"],
         residual=residual,
         error=error,
     )
@@ -447,7 +452,7 @@ def _final_diagnostics(solver, problem, net, theta, t, key):
     """The residual and error at the final (t, θ): one θ̇ solve on fresh samples."""
     key_x, key_p, key_e = jax.random.split(key, 3)
     X = problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
-    f, _, _, _ = _stage_function(solver, problem, net, theta, X, key_p)
+    f, _ = _stage_function(solver, problem, net, X, key_p)
     theta_dot = f(t, theta)
     Xe = problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
     return _residual_and_error(problem, net, theta, theta_dot, t, Xe)
@@ -550,7 +555,7 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
 
     def f_init(s, th, args=None):
         del args
-        fn, _, _, _ = _stage_function(solver, problem, net, th, X_init, key_loop)
+        fn, _ = _stage_function(solver, problem, net, X_init, key_loop)
         return fn(s, th)
 
     dt, ctrl_state = controller.init(f_init, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), theta,
