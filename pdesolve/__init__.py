@@ -20,6 +20,15 @@ from ._controllers import (
     rms_norm as rms_norm,
 )
 from ._field import AbstractField as AbstractField, Field as Field
+from ._rbf_fd import (
+    assemble as rbf_fd_assemble,
+    canonical_operator as canonical_operator,
+    ghost_nodes as ghost_nodes,
+    polynomial_degree as polynomial_degree,
+    rbf_fd_matrix as rbf_fd_matrix,
+    stencil_size as stencil_size,
+)
+from ._sparse import EllMatrix as EllMatrix
 from ._nystrom import NystromPreconditioner as NystromPreconditioner, nystrom_cg as nystrom_cg
 from ._sinusoidal_mlp import SinusoidalMLP as SinusoidalMLP, sinusoidal_embedding as sinusoidal_embedding
 from ._imex_tableau import (

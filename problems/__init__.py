@@ -172,6 +172,23 @@ CATALOGUE: dict[str, tuple[Callable, str]] = {
 }
 
 __all__ = [
+    "wave3d",
+    "wave3d_exact",
+    "wave3d_pulse",
+    "WAVE_SHARPNESS",
+    "wave3d_finite_difference",
+    "wave3d_fd_error",
+    "WaveFDResult",
+    "advection",
+    "advection_boundary_bound",
+    "fokker_planck",
+    "fokker_planck_drift",
+    "fokker_planck_drift_divergence",
+    "vlasov",
+    "vlasov_field",
+    "wave_maps",
+    "wave_maps_coefficients",
+    "schwarzschild_metric",
     "ARENSTORF_PERIOD",
     "CATALOGUE",
     "CircularStencil",
