@@ -464,11 +464,12 @@ class _Flat(eqx.Module):
 
     treedef: Any = eqx.field(static=True)
     shapes: tuple = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True, default=None)  # the network's arithmetic dtype
 
     @classmethod
     def of(cls, tree):
         leaves, treedef = jax.tree.flatten(tree)
-        return cls(treedef, tuple(tuple(x.shape) for x in leaves))
+        return cls(treedef, tuple(tuple(x.shape) for x in leaves), jnp.dtype(leaves[0].dtype))
 
     @staticmethod
     def ravel(tree):
@@ -478,7 +479,8 @@ class _Flat(eqx.Module):
         leaves, start = [], 0
         for shape in self.shapes:
             size = math.prod(shape)
-            leaves.append(jnp.reshape(flat[start : start + size], shape))
+            leaf = jnp.reshape(flat[start : start + size], shape)
+            leaves.append(leaf if self.dtype is None else leaf.astype(self.dtype))
             start += size
         return jax.tree.unflatten(self.treedef, leaves)
 
@@ -490,7 +492,9 @@ class _Objective(eqx.Module):
     flat: _Flat
 
     def __call__(self, y, data):
-        return self.loss(self.flat.unravel(y), data), None
+        # The network runs in its own dtype; the optimiser's iterate may be wider (a float32
+        # PINN under x64 keeps its L-BFGS vectors in float64, its arithmetic in float32).
+        return self.loss(self.flat.unravel(y), data).astype(y.dtype), None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1091,22 +1095,21 @@ def _solve_pinn(
     )
     test_pts, test_desc = _test_set(problem, cloud, solver.n_test, dtype)
     error_fn = _error_function(problem, test_pts, dtype)
-    # float32 training runs with 64-bit mode switched off for its duration: optimistix's
-    # L-BFGS state allocates arrays in the default dtype, which would promote the float32
-    # iteration to float64 (and fail) when x64 is on. Results are float32 either way.
-    with jax.enable_x64(dtype == jnp.float64):
-        params, info, result = _train(
-            _Objective(loss, _Flat.of(params)),
-            _optimiser(solver),
-            _Flat.ravel(params),
-            static_model,
-            data,
-            max_steps=max_steps,
-            chunk=solver.steps_per_dispatch,
-            progress=progress,
-            desc=who,
-            error_fn=error_fn,
-        )
+    # pdesolve never flips jax_enable_x64: a float32 PINN under x64 keeps the optimiser's
+    # vectors (L-BFGS history, O(p) work) in the default float and casts to float32 inside
+    # the objective, so every network evaluation and its gradient are float32.
+    params, info, result = _train(
+        _Objective(loss, _Flat.of(params)),
+        _optimiser(solver),
+        _Flat.ravel(params).astype(jnp.result_type(float)),
+        static_model,
+        data,
+        max_steps=max_steps,
+        chunk=solver.steps_per_dispatch,
+        progress=progress,
+        desc=who,
+        error_fn=error_fn,
+    )
     extra = {
         "setup_time": setup_time,
         "n_nodes": cloud.n_interior + cloud.n_boundary,
