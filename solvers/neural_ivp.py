@@ -347,7 +347,11 @@ def _theta_dot_cg(solver, problem, net, theta, t, X, key, x0=None):
 
 def _theta_dot_dense(solver, problem, net, theta, t, X):
     n = X.shape[0]
-    J = jax.jacrev(lambda th: net.outputs(th, X).ravel())(theta)  # (n k, p)
+    # Per-point reverse-mode Jacobians, vmapped: O(n p) work. (jax.jacrev of the batched
+    # outputs would pull back n one-hot cotangents through all n points: O(n² p).)
+    J = jax.vmap(jax.jacrev(lambda th, x: net.outputs(th, x[None]).ravel()), in_axes=(None, 0))(
+        theta, X
+    ).reshape(-1, theta.shape[0])  # (n k, p), rows ordered point-major like outputs().ravel()
     f = net.pde_rhs(problem, theta, X, t).ravel()
     M = J.T @ J / n
     lambda_max = _power_lambda_max(M)
