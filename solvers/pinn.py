@@ -1006,25 +1006,7 @@ def _solve_dtpinn(
         pde_ops=tuple(sorted(pde_ops)),
         bc_ops=tuple(sorted(bc_ops)),
     )
-    test_pts, test_desc = _test_set(problem, cloud, solver.n_test, dtype)
-    error_fn = _error_function(problem, test_pts, dtype)
-    params, info, result = _train(
-        _Objective(loss, _Flat.of(params)),
-        _optimiser(solver),
-        _Flat.ravel(params),
-        static_model,
-        data,
-        max_steps=max_steps,
-        chunk=solver.steps_per_dispatch,
-        progress=progress,
-        desc=who,
-        error_fn=error_fn,
-    )
     extra = {
-        "setup_time": setup_time,
-        "n_nodes": cloud.n_interior + cloud.n_boundary,
-        "n_interior": cloud.n_interior,
-        "n_boundary": cloud.n_boundary,
         "n_ghost": int(mats["nodes"].shape[0]) - cloud.n_interior - cloud.n_boundary,
         "operators": {"pde": sorted(pde_ops), "boundary": sorted(bc_ops)},
         "nnz_per_row": {
@@ -1033,19 +1015,10 @@ def _solve_dtpinn(
         },
         "dtype": "float64",
     }
-    return _finish(
-        problem,
-        solver,
-        static_model,
-        params,
-        info,
-        result,
-        throw=throw,
-        extra=extra,
-        dtype=dtype,
-        error_fn=error_fn,
-        test_desc=test_desc,
-        t_start=t_start,
+    return _train_and_finish(
+        problem, solver, loss, params, static_model, data, cloud, dtype=dtype,
+        max_steps=max_steps, progress=progress, who=who, throw=throw, t_start=t_start,
+        setup_time=setup_time, extra=extra,
     )
 
 
@@ -1093,11 +1066,25 @@ def _solve_pinn(
         pde_ops=(),
         bc_ops=(),
     )
+    return _train_and_finish(
+        problem, solver, loss, params, static_model, data, cloud, dtype=dtype,
+        max_steps=max_steps, progress=progress, who=who, throw=throw, t_start=t_start,
+        setup_time=setup_time, extra={"dtype": np.dtype(dtype).name},
+    )
+
+
+def _train_and_finish(
+    problem, solver, loss, params, static_model, data, cloud, *, dtype, max_steps, progress,
+    who, throw, t_start, setup_time, extra,
+):
+    """Shared tail of DTPINN and PINN: test set, optimiser loop, `Solution`.
+
+    pdesolve never flips jax_enable_x64: a float32 PINN under x64 keeps the optimiser's
+    vectors (L-BFGS history, O(p) work) in the default float and casts to float32 inside
+    the objective, so every network evaluation and its gradient are float32.
+    """
     test_pts, test_desc = _test_set(problem, cloud, solver.n_test, dtype)
     error_fn = _error_function(problem, test_pts, dtype)
-    # pdesolve never flips jax_enable_x64: a float32 PINN under x64 keeps the optimiser's
-    # vectors (L-BFGS history, O(p) work) in the default float and casts to float32 inside
-    # the objective, so every network evaluation and its gradient are float32.
     params, info, result = _train(
         _Objective(loss, _Flat.of(params)),
         _optimiser(solver),
@@ -1115,19 +1102,9 @@ def _solve_pinn(
         "n_nodes": cloud.n_interior + cloud.n_boundary,
         "n_interior": cloud.n_interior,
         "n_boundary": cloud.n_boundary,
-        "dtype": np.dtype(dtype).name,
+        **extra,
     }
     return _finish(
-        problem,
-        solver,
-        static_model,
-        params,
-        info,
-        result,
-        throw=throw,
-        extra=extra,
-        dtype=dtype,
-        error_fn=error_fn,
-        test_desc=test_desc,
-        t_start=t_start,
+        problem, solver, static_model, params, info, result, throw=throw, extra=extra,
+        dtype=dtype, error_fn=error_fn, test_desc=test_desc, t_start=t_start,
     )
