@@ -42,7 +42,7 @@ from pdesolve._integrate import validate
 from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
 from pdesolve._problems import PDEProblem
 from pdesolve._results import RESULTS
-from pdesolve._rk import rk_step
+from pdesolve._rk import RKStepper, rk_step
 from pdesolve._saveat import SaveAt
 from pdesolve._sinusoidal_mlp import SinusoidalMLP
 from pdesolve._solution import Solution
@@ -531,8 +531,6 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     if controller is None and dt0 is None:
         controller = PIDController(rtol=1e-4, atol=1e-4)
     controller = resolve_controller(controller, dt0)
-    from pdesolve._rk import RKStepper
-
     validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=False)
     save_times = _save_times(saveat, t0, t1)
     key = jax.random.PRNGKey(0) if key is None else key
@@ -610,7 +608,7 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
             saved_ts.append(save_times[save_idx])
             saved_thetas.append(theta)
             save_idx += 1
-        if t >= t1 or save_idx >= len(save_times) and t >= t1:
+        if t >= t1:  # saves due at t1 were taken just above
             break
         if n_att >= max_steps:
             result = RESULTS.max_steps_reached
