@@ -29,6 +29,7 @@ from ._rbf_fd import (
     stencil_size as stencil_size,
 )
 from ._sparse import EllMatrix as EllMatrix
+from ._checkpoint import Checkpoint as Checkpoint, CheckpointError as CheckpointError
 from ._nystrom import NystromPreconditioner as NystromPreconditioner, nystrom_cg as nystrom_cg
 from ._sinusoidal_mlp import SinusoidalMLP as SinusoidalMLP, sinusoidal_embedding as sinusoidal_embedding
 from ._imex_tableau import (
@@ -55,6 +56,7 @@ from ._problems import (
 from ._results import RESULTS as RESULTS
 from ._saveat import SaveAt as SaveAt
 from ._solution import Solution as Solution
+from ._plot import plot as plot
 from ._solve import AbstractSolver as AbstractSolver, register as register, solve as solve
 from ._tableau import ButcherTableau as ButcherTableau
 

@@ -32,6 +32,9 @@ from jax.flatten_util import ravel_pytree
 
 from pdesolve import _tableau as tab
 from pdesolve._boundary import Dirichlet
+from pdesolve._checkpoint import check_checkpoint, describe, key_description
+from pdesolve._checkpoint import load as load_checkpoint
+from pdesolve._checkpoint import save as save_checkpoint
 from pdesolve._controllers import (
     PIDController,
     resolve_controller,
@@ -524,8 +527,10 @@ def _save_times(saveat: SaveAt, t0: float, t1: float) -> list[float]:
 
 
 @register(PDEProblem, NeuralIVP)
-def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
+def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key,
+                      checkpoint=None):
     _check_problem(problem, solver)
+    checkpoint = check_checkpoint(checkpoint, "NeuralIVP")
     wall0 = time.perf_counter()
     t0, t1 = (float(s) for s in problem.tspan)
     if controller is None and dt0 is None:
@@ -535,6 +540,9 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     save_times = _save_times(saveat, t0, t1)
     key = jax.random.PRNGKey(0) if key is None else key
     key_init, key_fit, key_loop = jax.random.split(key, 3)
+    fingerprint = dict(problem=describe(problem), solver=describe(solver), controller=describe(controller),
+                       dt0=describe(dt0), save_times=describe(save_times), key=key_description(key))
+    resuming = checkpoint is not None and checkpoint.resume
 
     model = solver.model if solver.model is not None else _default_model(problem, solver, key_init)
     if model_dtype(model) != jnp.float64:
@@ -542,7 +550,10 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
             f"NeuralIVP needs a float64 model; the given model's parameters are "
             f"{model_dtype(model)}. Build it with dtype=jnp.float64 (and enable x64)."
         )
-    model, fit_error_adam, fit_error = _fit(solver, problem, model, problem.u0, key_fit)
+    if resuming:  # the parameters come from the checkpoint: no initial fit
+        fit_error_adam = fit_error = math.nan
+    else:
+        model, fit_error_adam, fit_error = _fit(solver, problem, model, problem.u0, key_fit)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     theta, unravel = ravel_pytree(params)
     p = theta.shape[0]
@@ -560,9 +571,15 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         fn, _ = _stage_function(solver, problem, net, X_init, key_loop)
         return fn(s, th)
 
-    dt, ctrl_state = controller.init(f_init, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), theta,
-                                     dt0, None, solver.tableau.error_order)
-    dt = float(dt)
+    def init_controller(th):
+        return controller.init(f_init, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), th,
+                               dt0, None, solver.tableau.error_order)
+
+    if resuming:
+        dt, ctrl_state = None, jax.eval_shape(init_controller, theta)[1]  # a template
+    else:
+        dt, ctrl_state = init_controller(theta)
+        dt = float(dt)
 
     stats: dict[str, Any] = dict(
         cg_iterations=[], cg_residuals=[], cg_results=[], restart_times=[], restart_reasons=[],
@@ -603,11 +620,47 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         stats["restart_fit_errors"].append(err)
         return new_theta
 
+    last_saved = -1
+    resumed_from = None
+    wall_before = 0.0
+
+    def save_state():
+        nonlocal last_saved
+        state = dict(
+            t=t, dt=dt, n_acc=n_acc, n_rej=n_rej, n_att=n_att, restarts=restarts, save_idx=save_idx,
+            saved_ts=saved_ts, retried=retried, stats=stats, restart_durations=restart_durations,
+            fit_error_adam=fit_error_adam, fit_error=fit_error,
+            wall_time=wall_before + time.perf_counter() - wall0,
+        )
+        save_checkpoint(checkpoint, kind="neural_ivp", fingerprint=fingerprint, step=n_att,
+                        trees=dict(theta=theta, ctrl=ctrl_state, saved=saved_thetas), state=state)
+        last_saved = n_att
+
+    if resuming:
+        step, trees, state = load_checkpoint(
+            checkpoint, kind="neural_ivp", fingerprint=fingerprint,
+            templates=dict(theta=theta, ctrl=ctrl_state, saved=None),
+        )
+        theta, ctrl_state, saved_thetas = trees["theta"], trees["ctrl"], trees["saved"]
+        t, dt = float(state["t"]), float(state["dt"])
+        n_acc, n_rej, n_att = int(state["n_acc"]), int(state["n_rej"]), int(state["n_att"])
+        restarts, save_idx, retried = int(state["restarts"]), int(state["save_idx"]), bool(state["retried"])
+        saved_ts = [float(x) for x in state["saved_ts"]]
+        stats = {name: list(value) for name, value in state["stats"].items()}
+        restart_durations = list(state["restart_durations"])
+        fit_error_adam, fit_error = state["fit_error_adam"], state["fit_error"]
+        wall_before = float(state["wall_time"])
+        resumed_from = last_saved = step
+        if bar is not None:
+            bar.update(t - t0)
+
     while True:
         while save_idx < len(save_times) and save_times[save_idx] <= t + 64 * eps * max(1.0, abs(t)):
             saved_ts.append(save_times[save_idx])
             saved_thetas.append(theta)
             save_idx += 1
+        if checkpoint is not None and checkpoint.due(n_att, last_saved):
+            save_state()
         if t >= t1:  # saves due at t1 were taken just above
             break
         if n_att >= max_steps:
@@ -670,6 +723,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         dt = dt_next
     if bar is not None:
         bar.close()
+    if checkpoint is not None and last_saved != n_att:
+        save_state()
 
     final_residual, final_error = _final_diagnostics(solver, problem, net, theta, jnp.asarray(t, dtype),
                                                      jax.random.fold_in(key_loop, 2**31 - 2))
@@ -692,7 +747,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         num_parameters=p,
         n_samples=solver.n_samples,
         model=net.model(theta),
-        wall_time=time.perf_counter() - wall0,
+        wall_time=wall_before + time.perf_counter() - wall0,
+        resumed_from_step=resumed_from,
     )
     ts = jnp.asarray(saved_ts, dtype)
     ys = jnp.stack(saved_thetas) if saved_thetas else jnp.zeros((0, p), dtype)

@@ -45,6 +45,9 @@ import numpy as np
 import optax
 import optimistix as optx
 
+from pdesolve._checkpoint import check_checkpoint, describe, key_description
+from pdesolve._checkpoint import load as load_checkpoint
+from pdesolve._checkpoint import save as save_checkpoint
 from pdesolve._field import Field
 from pdesolve._geometry import PointCloud
 from pdesolve._problems import PDEProblem
@@ -590,8 +593,15 @@ def _train(
     progress,
     desc,
     error_fn,
+    checkpoint=None,
+    fingerprint=None,
 ):
-    """Run the optimiser; returns final params and a dict of histories and counters."""
+    """Run the optimiser; returns final params and a dict of histories and counters.
+
+    With a `Checkpoint`, compiled chunks end at multiples of `checkpoint.every` and the
+    state (flat parameters, optimiser state, histories) is saved there and at the end; a
+    resumed run continues from the saved state bit for bit.
+    """
     t_compile = time.perf_counter()
     state_dyn = _init_state(objective, optimiser, params, data)
     # A zero-step call compiles the chunk without training.
@@ -606,11 +616,38 @@ def _train(
         bar = tqdm(total=max_steps, desc=desc, unit="step")
     losses, errors, times, steps = [], [], [], []
     train_time = 0.0
-    done_steps, accepted, converged = 0, 0, False
-    result = RESULTS.successful
+    done_steps, accepted, converged, finished = 0, 0, False, False
+    result = optx.RESULTS.successful
+    last_saved, resumed_from = -1, None
+
+    def save_state():
+        nonlocal last_saved
+        state = dict(done_steps=done_steps, accepted=accepted, converged=converged, finished=finished,
+                     errors=[float(e) for e in errors], times=times, steps=steps, train_time=train_time)
+        save_checkpoint(checkpoint, kind="pinn", fingerprint=fingerprint, step=done_steps,
+                        trees=dict(params=params, opt=state_dyn, losses=losses), state=state)
+        last_saved = done_steps
+
+    if checkpoint is not None and checkpoint.resume:
+        step, trees, state = load_checkpoint(
+            checkpoint, kind="pinn", fingerprint=fingerprint,
+            templates=dict(params=params, opt=state_dyn, losses=None),
+        )
+        params, state_dyn, losses = trees["params"], trees["opt"], [np.asarray(h) for h in trees["losses"]]
+        done_steps, accepted = int(state["done_steps"]), int(state["accepted"])
+        converged, finished = bool(state["converged"]), bool(state["finished"])
+        errors, times, steps = list(state["errors"]), list(state["times"]), list(state["steps"])
+        train_time = float(state["train_time"])
+        resumed_from = last_saved = step
+        if finished:  # the optimiser had stopped: recover its verdict without another step
+            *_, result, _ = _run_chunk(objective, optimiser, params, state_dyn, data, jnp.array(0), chunk)
+        if bar is not None:
+            bar.update(done_steps)
     try:
-        while done_steps < max_steps:
+        while done_steps < max_steps and not finished:
             n = min(chunk, max_steps - done_steps)
+            if checkpoint is not None:
+                n = min(n, checkpoint.steps_to_boundary(done_steps))
             t0 = time.perf_counter()
             params, state_dyn, hist, i, done, result, acc = _run_chunk(
                 objective, optimiser, params, state_dyn, data, jnp.array(n), chunk
@@ -632,13 +669,17 @@ def _train(
                 if i:
                     bar.set_postfix(loss=f"{hist[-1]:.3e}")
             if i and not np.isfinite(hist[-1]):
-                break
-            if bool(done) or i < n:
+                finished = True
+            elif bool(done) or i < n:
                 converged = bool(done) and RESULTS.promote(result) == RESULTS.successful
-                break
+                finished = True
+            if checkpoint is not None and checkpoint.due(done_steps, last_saved):
+                save_state()
     finally:
         if bar is not None:
             bar.close()
+    if checkpoint is not None and last_saved != done_steps:
+        save_state()
     loss_history = np.concatenate(losses) if losses else np.zeros((0,))
     info = {
         "loss_history": loss_history,
@@ -649,6 +690,7 @@ def _train(
         "train_time": train_time,
         "step_history": np.asarray(steps),
         "time_history": np.asarray(times),
+        "resumed_from_step": resumed_from,
     }
     if error_fn is not None:
         info["error_history"] = np.asarray(errors)
@@ -916,12 +958,13 @@ def _check_max_steps(max_steps) -> int:
 
 @register(PDEProblem, DTPINN)
 def _solve_dtpinn(
-    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key
+    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint=None
 ):
     del saveat, dt0, controller
     t_start = time.perf_counter()
     who = "DTPINN"
     _check_problem(problem, who)
+    checkpoint = check_checkpoint(checkpoint, who)
     max_steps = _check_max_steps(max_steps)
     if not jax.config.jax_enable_x64:
         raise _x64_error(who)
@@ -1018,18 +1061,19 @@ def _solve_dtpinn(
     return _train_and_finish(
         problem, solver, loss, params, static_model, data, cloud, dtype=dtype,
         max_steps=max_steps, progress=progress, who=who, throw=throw, t_start=t_start,
-        setup_time=setup_time, extra=extra,
+        setup_time=setup_time, extra=extra, checkpoint=checkpoint, key=key,
     )
 
 
 @register(PDEProblem, PINN)
 def _solve_pinn(
-    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key
+    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint=None
 ):
     del saveat, dt0, controller
     t_start = time.perf_counter()
     who = "PINN"
     _check_problem(problem, who)
+    checkpoint = check_checkpoint(checkpoint, who)
     max_steps = _check_max_steps(max_steps)
     dtype = jnp.dtype(np.dtype(solver.dtype))
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:
@@ -1069,13 +1113,13 @@ def _solve_pinn(
     return _train_and_finish(
         problem, solver, loss, params, static_model, data, cloud, dtype=dtype,
         max_steps=max_steps, progress=progress, who=who, throw=throw, t_start=t_start,
-        setup_time=setup_time, extra={"dtype": np.dtype(dtype).name},
+        setup_time=setup_time, extra={"dtype": np.dtype(dtype).name}, checkpoint=checkpoint, key=key,
     )
 
 
 def _train_and_finish(
     problem, solver, loss, params, static_model, data, cloud, *, dtype, max_steps, progress,
-    who, throw, t_start, setup_time, extra,
+    who, throw, t_start, setup_time, extra, checkpoint=None, key=None,
 ):
     """Shared tail of DTPINN and PINN: test set, optimiser loop, `Solution`.
 
@@ -1096,6 +1140,9 @@ def _train_and_finish(
         progress=progress,
         desc=who,
         error_fn=error_fn,
+        checkpoint=checkpoint,
+        fingerprint=dict(problem=describe(problem), solver=describe(solver), key=key_description(key),
+                         dtype=np.dtype(dtype).name),
     )
     extra = {
         "setup_time": setup_time,
