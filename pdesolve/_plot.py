@@ -46,7 +46,7 @@ def _matplotlib():
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure
         from matplotlib.patches import Circle
-    except ImportError as err:  # pragma: no cover - exercised only without matplotlib
+    except ImportError as err:
         raise ImportError(
             'pdesolve.plot needs matplotlib, an optional dependency: pip install "pdesolve[plot]"'
         ) from err

@@ -347,3 +347,11 @@ def test_bad_inputs(ode_sol, dtpinn_sol):
         pds.plot({"wall_time": 1.0})
     with pytest.raises(ValueError, match="`resolution` must be >= 2"):
         pds.plot(dtpinn_sol, resolution=1)
+
+
+def test_missing_matplotlib_names_the_extra(ode_sol, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    with pytest.raises(ImportError, match=r'pip install "pdesolve\[plot\]"'):
+        pds.plot(ode_sol)
