@@ -5,13 +5,14 @@ checkpoints are refused."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import pdesolve as pds
 import pdesolve.problems as P
 from pdesolve import _checkpoint
+
+from _ivp_helpers import ADVECTION, SAVE_TS, SMALL
 
 # --- PINN training -----------------------------------------------------------------------------
 
@@ -162,25 +163,14 @@ def test_meta_mismatch_is_refused(pinn_runs, tmp_path):
 
 # --- NeuralIVP evolution -------------------------------------------------------------------------
 
-C, SIGMA, X0, T = 0.5, 0.2, -0.3, 0.4
-
-
-def _exact(x, t):
-    return jnp.exp(-jnp.sum((x - (X0 + C * t)) ** 2) / (2 * SIGMA**2))
-
-
-def _advection():
-    return pds.PDEProblem(rhs=lambda u, x, t, args: -C * u.partial(0), u0=lambda x: _exact(x, 0.0),
-                          tspan=(0.0, T), domain=pds.Box([-1.0], [1.0]), bc=pds.Dirichlet(0.0), solution=_exact)
-
-
-IVP_SOLVER = pds.NeuralIVP(width=16, depth=1, n_samples=200, n_eval_samples=200, rank=20, fit_steps=100,
-                           head_samples=1000, fit_batch=200)
-IVP_SAVE = pds.SaveAt(ts=jnp.array([0.0, T / 2, T]))
+# The problem object and options of tests/test_neural_ivp.py's advection fixture: the same
+# compiled step serves all these solves.
+IVP_SOLVER = pds.NeuralIVP(**SMALL)
+IVP_SAVE = pds.SaveAt(ts=SAVE_TS)
 
 
 def _ivp_run(path, *, resume=False, max_steps=4096, throw=True):
-    return pds.solve(_advection(), IVP_SOLVER, saveat=IVP_SAVE, key=jax.random.PRNGKey(0), max_steps=max_steps,
+    return pds.solve(ADVECTION, IVP_SOLVER, saveat=IVP_SAVE, key=jax.random.PRNGKey(0), max_steps=max_steps,
                      throw=throw, checkpoint=pds.Checkpoint(path, every=2, resume=resume))
 
 

@@ -15,26 +15,9 @@ from pdesolve.solvers.neural_ivp import _gram_operator, _Net, _theta_dot_cg, _th
 from jax.flatten_util import ravel_pytree
 import equinox as eqx
 
-C, SIGMA, X0, T = 0.5, 0.2, -0.3, 0.4
-
-
-def _exact(x, t):
-    return jnp.exp(-jnp.sum((x - (X0 + C * t)) ** 2) / (2 * SIGMA**2))
-
-
-def _advection(bc=pds.Dirichlet(0.0), domain=None):
-    return pds.PDEProblem(
-        rhs=lambda u, x, t, args: -C * u.partial(0),
-        u0=lambda x: _exact(x, 0.0),
-        tspan=(0.0, T),
-        domain=pds.Box([-1.0], [1.0]) if domain is None else domain,
-        bc=bc,
-        solution=_exact,
-    )
-
-
-SMALL = dict(width=24, depth=2, n_samples=400, n_eval_samples=400, rank=30, fit_steps=400,
-             head_samples=3000, fit_batch=400)
+from _ivp_helpers import ADVECTION, SAVE_TS, SMALL, T
+from _ivp_helpers import exact as _exact
+from _ivp_helpers import make_advection as _advection
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +130,7 @@ def test_bump_gives_zero_dirichlet_values():
 
 @pytest.fixture(scope="module")
 def advection_solution():
-    return pds.solve(
-        _advection(), pds.NeuralIVP(**SMALL), saveat=pds.SaveAt(ts=jnp.array([0.0, T / 2, T])),
-        key=jax.random.PRNGKey(0),
-    )
+    return pds.solve(ADVECTION, pds.NeuralIVP(**SMALL), saveat=pds.SaveAt(ts=SAVE_TS), key=jax.random.PRNGKey(0))
 
 
 def test_advection_matches_exact_solution(advection_solution):
