@@ -1,4 +1,4 @@
-"""`python -m pdesolve`: train the spiral neural ODE and compare the explicit RK methods.
+"""`pdesolve demo`: train the spiral neural ODE and compare the explicit RK methods.
 
 The demo of Chen et al. (NeurIPS 2018; torchdiffeq ``examples/ode_demo.py``) on pdesolve:
 
@@ -20,7 +20,7 @@ The demo of Chen et al. (NeurIPS 2018; torchdiffeq ``examples/ode_demo.py``) on 
    [0, 10] and extrapolated to (10, 15]), then the trained model solved on [0, 15] by
    every explicit method at the same constant step, against `Dopri5` at `rtol=1e-10`.
 
-Needs float64: `python -m pdesolve` enables it in its entry point; call `main()` from
+Needs float64: `pdesolve demo` (also `python -m pdesolve demo`) enables it in its entry point; call `main()` from
 your own script only after `jax.config.update("jax_enable_x64", True)`.
 """
 
@@ -36,6 +36,7 @@ import numpy as np
 import optax
 
 import pdesolve as pds
+from pdesolve._cli import format_table as _table
 
 METHODS = ("Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5")
 
@@ -51,14 +52,6 @@ DEFAULT_ITERS = 1500
 QUICK_ITERS = 30
 
 
-def _table(headers, rows) -> str:
-    cells = [list(map(str, headers))] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    fmt = lambda r: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([fmt(cells[0]), rule] + [fmt(r) for r in cells[1:]])
-
-
 def _rel_l2(y, y_ref) -> float:
     y, y_ref = np.asarray(y), np.asarray(y_ref)
     return float(np.linalg.norm(y - y_ref) / np.linalg.norm(y_ref))
@@ -66,7 +59,7 @@ def _rel_l2(y, y_ref) -> float:
 
 def _parse(argv):
     p = argparse.ArgumentParser(
-        prog="pdesolve",
+        prog="pdesolve demo",
         description="Train the spiral neural ODE (Chen et al. 2018) with pdesolve and compare "
         "the explicit Runge-Kutta methods on the trained model.",
     )
@@ -84,11 +77,11 @@ def _parse(argv):
 
 
 def main(argv=None) -> int:
-    """Run the demo; `argv` as for `python -m pdesolve` (`--iters`, `--seed`, `--quick`)."""
+    """Run the demo; `argv` as for `pdesolve demo` (`--iters`, `--seed`, `--quick`)."""
     args = _parse(argv)
     if not jax.config.jax_enable_x64:
         raise RuntimeError(
-            "The pdesolve demo needs float64: run it as `python -m pdesolve`, or call "
+            "The pdesolve demo needs float64: run it as `pdesolve demo`, or call "
             "jax.config.update('jax_enable_x64', True) before pdesolve._demo.main()."
         )
     from tqdm.auto import tqdm

@@ -1,0 +1,235 @@
+"""The `pdesolve` command line, end to end at small sizes (pdesolve._cli via __main__.cli)."""
+
+import contextlib
+import io
+import re
+import subprocess
+import sys
+
+import pytest
+from pdesolve.problems import CATALOGUE
+
+import pdesolve as pds
+from pdesolve import _cli
+from pdesolve.__main__ import cli
+
+
+def _plotting() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return hasattr(pds, "plot")
+
+
+PLOT = _plotting()
+TINY_PINN = ["--set", "n_nodes=200", "--set", "width=20", "--set", "depth=2", "--set", "n_test=300",
+             "--no-progress"]
+
+
+def _run(capsys, argv):
+    code = cli(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _run_captured(argv):
+    """cli(argv) with stdout/stderr captured (for module-scoped fixtures, where capsys is not)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _row(out, solver):
+    """The numbers of one result-table row (problem, solver, then the cells)."""
+    m = re.search(rf"^[a-z0-9_]+ +{solver} +(.*)$", out, re.MULTILINE)
+    assert m, (solver, out)
+    return m[1].split()
+
+
+def _is_png(path):
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# shared runs (module scope: each compiles once)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ode_run(tmp_path_factory):
+    """lotka_volterra with Dopri5 (PID, rtol 1e-6) and RK4 (1000 constant steps)."""
+    tmp = tmp_path_factory.mktemp("ode")
+    argv = ["run", "lotka_volterra", "--solver", "Dopri5,RK4", "--set", "n_save=21", "--no-progress"]
+    if PLOT:
+        argv += ["--plot", str(tmp / "lv.png")]
+    return (*_run_captured(argv), tmp)
+
+
+@pytest.fixture(scope="module")
+def pinn_run(tmp_path_factory):
+    """DTPINN on poisson_disk at a tiny size, checkpointed every 100 steps (and plotted)."""
+    tmp = tmp_path_factory.mktemp("pinn")
+    argv = ["run", "poisson_disk", "--solver", "DTPINN", "--set", "max_steps=200", *TINY_PINN,
+            "--save", str(tmp / "run.eqx"), "--every", "100"]
+    if PLOT:
+        argv += ["--plot", str(tmp / "pd.png")]
+    return (*_run_captured(argv), tmp)
+
+
+# ---------------------------------------------------------------------------------------------
+# list
+# ---------------------------------------------------------------------------------------------
+
+
+def test_list_names_every_problem_and_solver(capsys):
+    code, out, err = _run(capsys, ["list"])
+    assert code == 0, err
+    for name, (_, description) in CATALOGUE.items():
+        assert re.search(rf"^  {name}\s+{re.escape(description)}$", out, re.MULTILINE), name
+    for name in _cli.SOLVERS:
+        assert re.search(rf"^  {name}\s+\S", out, re.MULTILINE), name
+    # which solvers apply: the disk Poisson problem is for the PINNs, advection also NeuralIVP
+    block = out.split("  poisson_disk ", 1)[1].splitlines()[1]
+    assert block.strip() == "solvers: DTPINN, PINN"
+    block = out.split("  advection ", 1)[1].splitlines()[1]
+    assert block.strip() == "solvers: NeuralIVP, DTPINN, PINN"
+
+
+def test_console_module_lists(tmp_path):
+    # Outside the source tree: there `-m` would import the unmapped source folder.
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdesolve", "list"], check=False, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "poisson_disk" in proc.stdout and "NeuralIVP" in proc.stdout
+
+
+def test_parse_value():
+    assert _cli.parse_value("3") == 3
+    assert _cli.parse_value("1e-3") == 1e-3
+    assert _cli.parse_value("None") is None
+    assert _cli.parse_value("(1, 2)") == (1, 2)
+    assert _cli.parse_value("lbfgs") == "lbfgs"
+    assert _cli.parse_value("'adam'") == "adam"
+
+
+def test_set_routing():
+    """Solver field first, then solve keyword, then problem keyword; per solver."""
+    from pdesolve.problems import advection
+
+    sets = {"order": 3, "n_nodes": 100, "max_steps": 5, "rtol": 1e-3, "d": 1}
+    problem_kw, per = _cli._route(sets, "advection", ["DTPINN", "PINN", "NeuralIVP"], advection)
+    assert problem_kw == {"d": 1}
+    assert per["DTPINN"] == ({"order": 3, "n_nodes": 100, "rtol": 1e-3}, {"max_steps": 5})
+    assert per["PINN"] == ({"n_nodes": 100, "rtol": 1e-3}, {"max_steps": 5})
+    assert per["NeuralIVP"] == ({}, {"max_steps": 5, "rtol": 1e-3})
+
+
+# ---------------------------------------------------------------------------------------------
+# run: an ODE and a PINN
+# ---------------------------------------------------------------------------------------------
+
+
+def test_run_ode_table(ode_run):
+    code, out, err, _tmp = ode_run
+    assert code == 0, err
+    header = out.split("\n\n", 1)[1].splitlines()[0]
+    assert header.split()[:5] == ["problem", "solver", "rel.", "L2", "error"]
+    dopri, rk4 = _row(out, "Dopri5"), _row(out, "RK4")
+    # rel. L2 error against the scipy reference: rtol 1e-6 / 1000 RK4 steps on [0, 20]
+    assert 0 < float(dopri[0]) < 1e-4, dopri
+    assert 0 < float(rk4[0]) < 1e-4, rk4
+    assert int(rk4[1]) == 1000 and 4000 <= int(rk4[2]) <= 4008, rk4  # 4 evaluations per step
+    assert "PIDController(rtol=1e-06" in out and "dt0=0.02" in out
+
+
+@pytest.mark.skipif(not PLOT, reason="needs matplotlib and pdesolve.plot")
+def test_run_ode_plots(ode_run):
+    code, out, _, tmp = ode_run
+    assert code == 0
+    for name in ("lv.png", "lv-Dopri5.png", "lv-RK4.png"):
+        assert _is_png(tmp / name), name
+        assert str(tmp / name) in out
+
+
+def test_run_dtpinn(pinn_run):
+    code, out, err, tmp = pinn_run
+    assert code == 0, err
+    row = _row(out, "DTPINN")
+    error, residual, steps = float(row[0]), float(row[1]), int(row[2])
+    assert steps == 200
+    # 200 L-BFGS steps, 200 nodes, a 20x2 network: measured 4-5e-2
+    assert error < 0.15, out
+    assert 0 < residual < 2.0, out
+    assert (tmp / "run.eqx").is_file()
+
+
+@pytest.mark.skipif(not PLOT, reason="needs matplotlib and pdesolve.plot")
+def test_run_dtpinn_plot(pinn_run):
+    assert _is_png(pinn_run[3] / "pd.png")
+
+
+def test_resume_continues_and_refuses_other_runs(pinn_run, capsys):
+    code, out, _, tmp = pinn_run
+    assert code == 0
+    ckpt = str(tmp / "run.eqx")
+    base = ["run", "poisson_disk", "--solver", "DTPINN", *TINY_PINN, "--every", "100"]
+    code, out, err = _run(capsys, [*base, "--set", "max_steps=300", "--resume", ckpt])
+    assert code == 0, err
+    assert "resumed from step 200" in out
+    assert int(_row(out, "DTPINN")[2]) == 300
+    # a different option: refused, no traceback
+    code, out, err = _run(capsys, [*base, "--set", "max_steps=300", "--set", "order=3", "--resume", ckpt])
+    assert code == 2 and "Traceback" not in err
+    assert "different run" in err and "order" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# usage errors: exit 2, a message listing the valid choices, no traceback
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["run", "no_such_problem", "--solver", "RK4"], ["unknown problem", "poisson_disk", "lotka_volterra"]),
+        (["run", "lotka_volterra", "--solver", "RK5"], ["unknown solver", "Dopri5", "DTPINN"]),
+        (["run", "poisson_disk", "--solver", "NeuralIVP"], ["cannot solve", "DTPINN, PINN"]),
+        (["run", "lotka_volterra", "--solver", "IMEXRK"], ["cannot solve", "Tsit5"]),
+        (["run", "poisson_disk", "--solver", "DTPINN", "--set", "colour=3"],
+         ["unknown option 'colour'", "n_nodes", "max_steps"]),
+        (["run", "advection", "--solver", "NeuralIVP", "--set", "bogus=1"],
+         ["unknown option 'bogus'", "n_samples", "rtol", "problem advection: d, velocity, T, sigma"]),
+        (["run", "poisson_disk", "--solver", "DTPINN", "--set", "width"], ["key=value"]),
+        (["run", "poisson_disk", "--solver", "DTPINN", "--set", "width=-3"], ["width"]),
+        (["run", "lotka_volterra", "--solver", "RK4", "--save", "x.eqx"],
+         ["does not support checkpoints", "NeuralIVP, DTPINN, PINN"]),
+        (["run", "poisson_disk", "--solver", "DTPINN", "--resume", "/nonexistent/run.eqx"], ["no such file"]),
+        (["run", "lotka_volterra", "--solver", "RK4", "--set", "rtol=1e-3"], ["no embedded error estimate"]),
+        (["run", "lotka_volterra"], ["--solver"]),
+        (["frobnicate"], ["invalid choice"]),
+    ],
+)
+def test_usage_errors(capsys, argv, expected):
+    code, out, err = _run(capsys, argv)
+    assert code == 2, (out, err)
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err, (text, err)
+
+
+def test_no_arguments_runs_the_main_job(capsys, monkeypatch):
+    tiny = ["run", "lotka_volterra", "--solver", "Tsit5", "--set", "n_save=5", "--no-progress"]
+    monkeypatch.setattr(_cli, "MAIN_JOB", tiny)
+    code, out, err = _run(capsys, [])
+    assert code == 0, err
+    assert out.startswith("pdesolve main job:")
+    assert float(_row(out, "Tsit5")[0]) < 1e-4
+
+
+def test_demo_is_reachable(capsys):
+    code, out, _ = _run(capsys, ["demo", "--help"])
+    assert code == 0 and "spiral" in out.lower() and "--quick" in out
