@@ -53,6 +53,7 @@ from pdesolve._geometry import PointCloud
 from pdesolve._problems import PDEProblem
 from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
 from pdesolve._results import RESULTS
+from pdesolve._sharding import check_mesh, constrain_rows, replicate, shard_rows
 from pdesolve._solution import Solution
 from pdesolve._solve import AbstractSolver, register
 
@@ -493,8 +494,12 @@ class _Objective(eqx.Module):
 
     loss: _Loss
     flat: _Flat
+    mesh: Any = eqx.field(static=True, default=None)  # split the rows of `data` over it
 
     def __call__(self, y, data):
+        # Rows (collocation points, nodes, sparse-matrix rows) split over `mesh`, also where
+        # their count is not a multiple of the device count; GSPMD all-reduces the means.
+        data = constrain_rows(data, self.mesh, replicated=("times",))
         # The network runs in its own dtype; the optimiser's iterate may be wider (a float32
         # PINN under x64 keeps its L-BFGS vectors in float64, its arithmetic in float32).
         return self.loss(self.flat.unravel(y), data).astype(y.dtype), None
@@ -958,9 +963,11 @@ def _check_max_steps(max_steps) -> int:
 
 @register(PDEProblem, DTPINN)
 def _solve_dtpinn(
-    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint=None
+    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint=None,
+    mesh=None,
 ):
     del saveat, dt0, controller
+    mesh = None if mesh is None else check_mesh(mesh)
     t_start = time.perf_counter()
     who = "DTPINN"
     _check_problem(problem, who)
@@ -1061,15 +1068,17 @@ def _solve_dtpinn(
     return _train_and_finish(
         problem, solver, loss, params, static_model, data, cloud, dtype=dtype,
         max_steps=max_steps, progress=progress, who=who, throw=throw, t_start=t_start,
-        setup_time=setup_time, extra=extra, checkpoint=checkpoint, key=key,
+        setup_time=setup_time, extra=extra, checkpoint=checkpoint, key=key, mesh=mesh,
     )
 
 
 @register(PDEProblem, PINN)
 def _solve_pinn(
-    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint=None
+    problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint=None,
+    mesh=None,
 ):
     del saveat, dt0, controller
+    mesh = None if mesh is None else check_mesh(mesh)
     t_start = time.perf_counter()
     who = "PINN"
     _check_problem(problem, who)
@@ -1114,12 +1123,13 @@ def _solve_pinn(
         problem, solver, loss, params, static_model, data, cloud, dtype=dtype,
         max_steps=max_steps, progress=progress, who=who, throw=throw, t_start=t_start,
         setup_time=setup_time, extra={"dtype": np.dtype(dtype).name}, checkpoint=checkpoint, key=key,
+        mesh=mesh,
     )
 
 
 def _train_and_finish(
     problem, solver, loss, params, static_model, data, cloud, *, dtype, max_steps, progress,
-    who, throw, t_start, setup_time, extra, checkpoint=None, key=None,
+    who, throw, t_start, setup_time, extra, checkpoint=None, key=None, mesh=None,
 ):
     """Shared tail of DTPINN and PINN: test set, optimiser loop, `Solution`.
 
@@ -1129,10 +1139,14 @@ def _train_and_finish(
     """
     test_pts, test_desc = _test_set(problem, cloud, solver.n_test, dtype)
     error_fn = _error_function(problem, test_pts, dtype)
+    flat_params = _Flat.ravel(params).astype(jnp.result_type(float))
+    if mesh is not None:  # rows split (evenly where they divide), parameters replicated
+        data = shard_rows(data, mesh, replicated=("times",))
+        flat_params = replicate(flat_params, mesh)
     params, info, result = _train(
-        _Objective(loss, _Flat.of(params)),
+        _Objective(loss, _Flat.of(params), mesh),
         _optimiser(solver),
-        _Flat.ravel(params).astype(jnp.result_type(float)),
+        flat_params,
         static_model,
         data,
         max_steps=max_steps,
