@@ -179,7 +179,7 @@ def _result_note(sol) -> str:
         ok = bool(sol.successful)
     except (TypeError, ValueError, jax.errors.ConcretizationTypeError):  # traced or batched
         return ""
-    return "" if ok else f"  [{RESULTS[sol.result]}]"
+    return "" if ok else f"\n[not successful: {RESULTS[sol.result]}]"
 
 
 # ---------------------------------------------------------------------------------------------
