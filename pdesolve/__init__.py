@@ -59,6 +59,7 @@ from ._solution import Solution as Solution
 from ._plot import plot as plot
 from ._solve import AbstractSolver as AbstractSolver, register as register, solve as solve
 from ._tableau import ButcherTableau as ButcherTableau
+from ._train import train as train
 
 # Solvers register themselves with `solve` on import; keep this import last.
 from .solvers import (  # noqa: E402
