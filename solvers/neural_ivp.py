@@ -47,6 +47,7 @@ from pdesolve._problems import PDEProblem
 from pdesolve._results import RESULTS
 from pdesolve._rk import RKStepper, rk_step
 from pdesolve._saveat import SaveAt
+from pdesolve._sharding import check_batch, check_mesh, constrain_leading, replicate, shard_leading
 from pdesolve._sinusoidal_mlp import SinusoidalMLP
 from pdesolve._solution import Solution
 from pdesolve._solve import AbstractSolver, register
@@ -422,21 +423,22 @@ def _stage_stats(calls):
 
 
 @eqx.filter_jit
-def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, key):
+def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, key, mesh=None):
     """One Runge–Kutta step of the parameter ODE on fresh samples, then the controller.
 
     Also returns out-of-sample diagnostics at the step's start (t, θ_n), with θ̇ the first
-    stage's solution."""
+    stage's solution. With a `mesh` the samples are split over its devices (θ replicated):
+    GSPMD all-reduces `Jᵀw`, `F` and the sketch's products."""
     key_x, key_p, key_e = jax.random.split(key, 3)
     domain = problem.domain
-    X = domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
+    X = constrain_leading(domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype), mesh)
     f, calls = _stage_function(solver, problem, net, X, key_p)
     theta_next, theta_err, _ = rk_step(solver.tableau, f, t, dt, theta)
     accept, dt_next, ctrl_next, result = controller.adapt(
         t, dt, theta, theta_next, theta_err, solver.tableau.error_order, ctrl_state
     )
     stage = _stage_stats(calls)
-    Xe = domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
+    Xe = constrain_leading(domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype), mesh)
     residual, error = _residual_and_error(problem, net, theta, calls[0][0], t, Xe)
     return dict(
         theta=theta_next,
@@ -455,13 +457,13 @@ def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, ke
 
 
 @eqx.filter_jit
-def _final_diagnostics(solver, problem, net, theta, t, key):
+def _final_diagnostics(solver, problem, net, theta, t, key, mesh=None):
     """The residual and error at the final (t, θ): one θ̇ solve on fresh samples."""
     key_x, key_p, key_e = jax.random.split(key, 3)
-    X = problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
+    X = constrain_leading(problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype), mesh)
     f, _ = _stage_function(solver, problem, net, X, key_p)
     theta_dot = f(t, theta)
-    Xe = problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
+    Xe = constrain_leading(problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype), mesh)
     return _residual_and_error(problem, net, theta, theta_dot, t, Xe)
 
 
@@ -528,9 +530,12 @@ def _save_times(saveat: SaveAt, t0: float, t1: float) -> list[float]:
 
 @register(PDEProblem, NeuralIVP)
 def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key,
-                      checkpoint=None):
+                      checkpoint=None, mesh=None):
     _check_problem(problem, solver)
     checkpoint = check_checkpoint(checkpoint, "NeuralIVP")
+    if mesh is not None:  # Monte-Carlo samples split over the devices, θ replicated
+        mesh = check_mesh(mesh)
+        check_batch(solver.n_samples, mesh, "NeuralIVP n_samples", "pass NeuralIVP(n_samples=...)")
     wall0 = time.perf_counter()
     t0, t1 = (float(s) for s in problem.tspan)
     if controller is None and dt0 is None:
@@ -565,6 +570,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     dtype = theta.dtype
     # The controller's initial step (if it picks one) sees θ̇ on one fixed sample set.
     X_init = problem.domain.sample_interior(jax.random.fold_in(key_loop, 2**31 - 1), solver.n_samples).astype(dtype)
+    if mesh is not None:
+        X_init, theta = shard_leading(X_init, mesh), replicate(theta, mesh)
 
     def f_init(s, th, args=None):
         del args
@@ -670,8 +677,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         remaining = target - t
         hit = dt >= remaining - 64 * eps * abs(target)
         step_dt = remaining if hit else dt
-        out = _attempt_step(solver, problem, net, controller, theta, jnp.asarray(t, dtype),
-                            jnp.asarray(step_dt, dtype), ctrl_state, jax.random.fold_in(key_loop, n_att))
+        out = _attempt_step(solver, problem, net, controller, _place(theta, mesh), jnp.asarray(t, dtype),
+                            jnp.asarray(step_dt, dtype), ctrl_state, jax.random.fold_in(key_loop, n_att), mesh)
         n_att += 1
         stage = jax.device_get(out["stage"])
         stats["cg_iterations"].extend(int(i) for i in stage["iterations"])
@@ -726,8 +733,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     if checkpoint is not None and last_saved != n_att:
         save_state()
 
-    final_residual, final_error = _final_diagnostics(solver, problem, net, theta, jnp.asarray(t, dtype),
-                                                     jax.random.fold_in(key_loop, 2**31 - 2))
+    final_residual, final_error = _final_diagnostics(solver, problem, net, _place(theta, mesh), jnp.asarray(t, dtype),
+                                                     jax.random.fold_in(key_loop, 2**31 - 2), mesh)
     stats["residual_history"].append((t, float(final_residual)))
     if problem.solution is not None:
         stats["error_history"].append((t, float(final_error)))
@@ -760,6 +767,11 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         ts=ts, ys=ys, stats=stats, result=result, problem=problem, solver=solver,
         evaluator=_field_evaluator(net), kind="field",
     )
+
+
+def _place(theta, mesh):
+    """θ replicated on the mesh (after a restart or a resume it may come from elsewhere)."""
+    return theta if mesh is None else replicate(theta, mesh)
 
 
 def _field_evaluator(net: _Net):
