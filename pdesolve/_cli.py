@@ -465,12 +465,12 @@ _COLUMNS = [
 
 
 def _cell(key, value) -> str:
+    if key == "result":
+        return "successful" if value is None else str(value)
     if value is None:
         return "-"
     if key in ("error", "residual", "loss"):
         return f"{value:.3e}"
-    if key == "result":
-        return str(value)
     if key in ("train", "wall"):
         return f"{value:.1f}"
     return str(value)
@@ -505,6 +505,9 @@ def _footnotes(rows, families) -> list[str]:
                      "fevals: theta_dot solves.")
     if any(r.get("error") is None for r in rows):
         notes.append("'-' in the error column: no exact solution (or the solve failed).")
+    if any(r.get("result") is not None for r in rows):
+        notes.append("result: the Solution's pdesolve.RESULTS member (see its message with "
+                     "pds.RESULTS[sol.result]).")
     notes.append("wall s: the whole solve including compilation.")
     return notes
 
@@ -686,8 +689,9 @@ def cmd_run(args) -> int:
             }
             opts["checkpoint"] = pds.Checkpoint(ckpt_path, every=args.every, resume=bool(args.resume), meta=meta)
         shown = {k: v for k, v in opts.items() if k not in ("saveat", "key", "checkpoint")}
+        solve_text = ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()) or "(defaults)"
         print(f"{args.problem}: {n} {_short(solvers[n], n, kind, per_solver[n][0])}; solve "
-              f"{', '.join(f'{k}={_fmt(v)}' for k, v in shown.items())}", flush=True)
+              f"{solve_text}", flush=True)
         t0 = time.perf_counter()
         try:
             sol = pds.solve(problem, solvers[n], progress=not args.no_progress, throw=False, **opts)
@@ -723,12 +727,14 @@ def cmd_run(args) -> int:
 
 
 def _result_text(result) -> str:
+    """The short name of a `pds.RESULTS` member (e.g. `max_steps_reached`), else its message."""
     import pdesolve as pds
 
-    try:
-        return str(pds.RESULTS[result])
-    except Exception:
-        return str(result)
+    # equinox.Enumeration keeps its members by name in `_name_to_item`.
+    for name, item in getattr(pds.RESULTS, "_name_to_item", {}).items():
+        if bool(item == result):
+            return name
+    return str(pds.RESULTS[result])
 
 
 def _fmt(v) -> str:
