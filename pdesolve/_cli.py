@@ -545,6 +545,14 @@ def _comparison(results) -> list[str]:
     return lines
 
 
+def _can_plot() -> bool:
+    try:
+        _check_plotting()
+    except CLIError:
+        return False
+    return True
+
+
 def _check_plotting():
     try:
         import matplotlib  # noqa: F401
@@ -809,6 +817,11 @@ def main(argv=None) -> int:
                   "Same as: " + " ".join(["pdesolve", *MAIN_JOB]) + "   (see `pdesolve --help`)\n",
                   flush=True)
             argv = list(MAIN_JOB)
+            if "--plot" in argv and not _can_plot():
+                i = argv.index("--plot")
+                del argv[i:i + 2]
+                print('(matplotlib is not installed, so no plot: pip install "pdesolve[plot]")\n',
+                      flush=True)
         args = _parser().parse_args(argv)
         if args.command == "list":
             return cmd_list(args)

@@ -230,6 +230,22 @@ def test_no_arguments_runs_the_main_job(capsys, monkeypatch):
     assert float(_row(out, "Tsit5")[0]) < 1e-4
 
 
+def test_main_job_without_matplotlib_skips_the_plot(capsys, monkeypatch):
+    tiny = ["run", "lotka_volterra", "--solver", "RK4", "--set", "n_save=5", "--no-progress",
+            "--plot", "never-written.png"]
+    monkeypatch.setattr(_cli, "MAIN_JOB", tiny)
+    monkeypatch.setattr(_cli, "_can_plot", lambda: False)
+    code, out, err = _run(capsys, [])
+    assert code == 0, err
+    assert 'pip install "pdesolve[plot]"' in out and "plot written" not in out
+
+
+def test_plot_without_matplotlib_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    code, _, err = _run(capsys, ["run", "lotka_volterra", "--solver", "RK4", "--plot", "x.png"])
+    assert code == 2 and 'pip install "pdesolve[plot]"' in err
+
+
 def test_demo_is_reachable(capsys):
     code, out, _ = _run(capsys, ["demo", "--help"])
     assert code == 0 and "spiral" in out.lower() and "--quick" in out
