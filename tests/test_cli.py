@@ -187,6 +187,19 @@ def test_resume_continues_and_refuses_other_runs(pinn_run, capsys):
     assert "different run" in err and "order" in err
 
 
+def test_run_neural_ivp(capsys):
+    argv = ["run", "advection", "--solver", "NeuralIVP", "--no-progress",
+            *[x for kv in ("d=1", "T=0.2", "sigma=0.15", "width=16", "n_samples=200", "rank=10",
+                           "fit_steps=300", "head_samples=1000") for x in ("--set", kv)]]
+    code, out, err = _run(capsys, argv)
+    assert code == 0, err
+    header = out.split("\n\n", 1)[1].splitlines()[0]
+    assert "CG iters" in header and "PDE residual" in header
+    error, residual, steps, fevals, cg = _row(out, "NeuralIVP")[:5]
+    assert float(error) < 0.1 and 0 < float(residual) < 0.5  # the docs' tiny run: ~1e-2
+    assert int(steps) >= 1 and int(cg) > 0 and int(fevals) >= 3 * int(steps)
+
+
 # ---------------------------------------------------------------------------------------------
 # usage errors: exit 2, a message listing the valid choices, no traceback
 # ---------------------------------------------------------------------------------------------
