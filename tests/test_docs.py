@@ -28,6 +28,7 @@ FAST = [
     "problems/brusselator.md",
     "problems/pleiades.md",
     "problems/kuramoto_sivashinsky.md",
+    "problems/wave3d.md",
 ]
 # 10 s to ~2 min each on a loaded 2-core CPU (mostly compilation of the training loops).
 SLOW = [
@@ -38,7 +39,6 @@ SLOW = [
     "problems/robin_poisson_disk.md",
     "problems/heat_disk.md",
     "problems/advection.md",
-    "problems/wave3d.md",
     "problems/fokker_planck.md",
     "problems/vlasov.md",
     "problems/wave_maps.md",
