@@ -261,4 +261,15 @@ def test_plot_without_matplotlib_is_a_usage_error(capsys, monkeypatch):
 
 def test_demo_is_reachable(capsys):
     code, out, _ = _run(capsys, ["demo", "--help"])
-    assert code == 0 and "spiral" in out.lower() and "--quick" in out
+    assert code == 0 and "spiral" in out.lower() and "--quick" in out and "--resume" in out
+
+
+@pytest.mark.slow  # ~30 s: the demo's full report (its plain run is tests/test_catalogue.py's)
+def test_demo_checkpoint(capsys, tmp_path):
+    """`pdesolve demo --save` checkpoints pds.train; a resume with another seed is refused."""
+    ckpt = str(tmp_path / "demo.eqx")
+    code, out, err = _run(capsys, ["demo", "--iters", "10", "--no-progress", "--save", ckpt, "--every", "5"])
+    assert code == 0, err
+    assert re.search(r"^RK4\s+10\s", out, re.MULTILINE) and (tmp_path / "demo.eqx").is_file()
+    code, _, err = _run(capsys, ["demo", "--iters", "10", "--seed", "1", "--no-progress", "--resume", ckpt])
+    assert code == 2 and "different run" in err
