@@ -683,7 +683,10 @@ def cmd_run(args) -> int:
                 f"{n} cannot solve {args.problem}. Solvers for {args.problem}: {', '.join(valid)}."
             )
     solvers = {n: _build_solver(n, kind, per_solver[n][0]) for n in names}
-    options = {n: _solve_options(n, kind, solvers[n], problem, per_solver[n][1], args.seed) for n in names}
+    try:
+        options = {n: _solve_options(n, kind, solvers[n], problem, per_solver[n][1], args.seed) for n in names}
+    except (TypeError, ValueError) as e:  # e.g. PIDController(rtol='x')
+        raise CLIError(f"solve options {', '.join(f'{k}={v!r}' for n in names for k, v in per_solver[n][1].items())}: {e}") from None
 
     results, rows = [], []
     for n in names:
