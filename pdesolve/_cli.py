@@ -449,8 +449,8 @@ def _metrics(name, sol, problem, extra) -> dict:
 
 
 _COLUMNS = [
-    ("problem", None),
-    ("solver", None),
+    ("problem", "problem"),
+    ("solver", "solver"),
     ("rel. L2 error", "error"),
     ("PDE residual", "residual"),
     ("steps", "steps"),
@@ -465,6 +465,8 @@ _COLUMNS = [
 
 
 def _cell(key, value) -> str:
+    if key in ("problem", "solver"):
+        return value
     if key == "result":
         return "successful" if value is None else str(value)
     if value is None:
@@ -477,14 +479,12 @@ def _cell(key, value) -> str:
 
 
 def _result_table(rows: list[dict]) -> str:
+    """Columns no row fills are left out (the error and wall-time columns always stay)."""
     keep = [
         (h, k) for h, k in _COLUMNS
-        if k in (None, "error", "wall") or any(r.get(k) is not None for r in rows)
+        if k in ("problem", "solver", "error", "wall") or any(r.get(k) is not None for r in rows)
     ]
-    body = []
-    for r in rows:
-        body.append([r["problem"] if k is None and h == "problem" else r["solver"] if k is None
-                     else _cell(k, r.get(k)) for h, k in keep])
+    body = [[_cell(k, r.get(k)) for _, k in keep] for r in rows]
     return format_table([h for h, _ in keep], body)
 
 
