@@ -678,7 +678,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         hit = dt >= remaining - 64 * eps * abs(target)
         step_dt = remaining if hit else dt
         out = _attempt_step(solver, problem, net, controller, _place(theta, mesh), jnp.asarray(t, dtype),
-                            jnp.asarray(step_dt, dtype), ctrl_state, jax.random.fold_in(key_loop, n_att), mesh)
+                            jnp.asarray(step_dt, dtype), _place(ctrl_state, mesh), jax.random.fold_in(key_loop, n_att),
+                            mesh)
         n_att += 1
         stage = jax.device_get(out["stage"])
         stats["cg_iterations"].extend(int(i) for i in stage["iterations"])
@@ -769,9 +770,11 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     )
 
 
-def _place(theta, mesh):
-    """θ replicated on the mesh (after a restart or a resume it may come from elsewhere)."""
-    return theta if mesh is None else replicate(theta, mesh)
+def _place(tree, mesh):
+    """θ (or the controller state) replicated on the mesh: after a restart or a resume θ may
+    come from elsewhere, and the first controller state is unplaced (a placement that changes
+    between steps would recompile the step)."""
+    return tree if mesh is None else replicate(tree, mesh)
 
 
 def _field_evaluator(net: _Net):
