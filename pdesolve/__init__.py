@@ -60,6 +60,7 @@ from ._plot import plot as plot
 from ._solve import AbstractSolver as AbstractSolver, register as register, solve as solve
 from ._tableau import ButcherTableau as ButcherTableau
 from ._train import train as train
+from ._sharding import shard_leading as shard_leading, replicate as replicate
 
 # Solvers register themselves with `solve` on import; keep this import last.
 from .solvers import (  # noqa: E402

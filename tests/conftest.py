@@ -1,4 +1,12 @@
-"""Test configuration: float64 everywhere (pdesolve itself never flips this flag)."""
+"""Test configuration: float64 everywhere (pdesolve itself never flips this flag), and two CPU
+devices so that tests/test_sharding.py can check 2-device runs against 1-device runs (the
+flag only splits the host into two XLA devices; everything else still runs on device 0)."""
+
+import os
+
+_FLAG = "--xla_force_host_platform_device_count=2"
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
 
 import jax
 
