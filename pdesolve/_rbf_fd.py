@@ -1,29 +1,29 @@
 """RBF-FD differentiation matrices: polyharmonic splines plus polynomials on k-NN stencils.
 
 Radial-basis-function-generated finite differences (RBF-FD) approximate a linear differential
-operator ``L`` applied to a function sampled at scattered ``nodes`` by a sparse matrix: row i
-holds the weights ``c_k`` of ``L f(x_i) ~ sum_k c_k f(x_k)`` over the ``n`` nodes nearest to
-the evaluation point ``x_i`` (its *stencil*). The weights come from the local saddle-point
-system of a polyharmonic spline (PHS) ``phi(r) = r^m`` augmented with all polynomials of total
-degree <= ``ell``::
+operator `L` applied to a function sampled at scattered `nodes` by a sparse matrix: row i
+holds the weights `c_k` of `L f(x_i) ~ sum_k c_k f(x_k)` over the `n` nodes nearest to
+the evaluation point `x_i` (its *stencil*). The weights come from the local saddle-point
+system of a polyharmonic spline (PHS) `phi(r) = r^m` augmented with all polynomials of total
+degree <= `ell`::
 
     [ A   P ] [ c      ]   [ L phi(|x - x_j|) at x_i ]
     [ P^T 0 ] [ lambda ] = [ L p_k(x) at x_i         ]
 
-so the weights differentiate every polynomial of degree <= ``ell`` exactly, and the error for
-smooth functions is O(h^(ell + 1 - theta)) for an operator with ``theta`` derivatives. With the
-design order ``p`` this module uses (as Sharma & Shankar 2022 and Shankar's reference code do)
+so the weights differentiate every polynomial of degree <= `ell` exactly, and the error for
+smooth functions is O(h^(ell + 1 - theta)) for an operator with `theta` derivatives. With the
+design order `p` this module uses (as Sharma & Shankar 2022 and Shankar's reference code do)
 
-* ``ell = p + theta - 1`` (polynomial degree; :func:`polynomial_degree`),
-* ``n = 2 * C(ell + d, d) + 1`` stencil nodes (:func:`stencil_size`),
-* ``m = ell`` if ``ell`` is odd, else ``ell - 1``, and at least 5 (PHS degree).
+* `ell = p + theta - 1` (polynomial degree; `polynomial_degree`),
+* `n = 2 * C(ell + d, d) + 1` stencil nodes (`stencil_size`),
+* `m = ell` if `ell` is odd, else `ell - 1`, and at least 5 (PHS degree).
 
 Each stencil is shifted to its evaluation point and scaled by its radius (largest distance
 from the evaluation point to a stencil node), so the local system is solved on a unit-size
-stencil; the weights are then multiplied by ``radius^(-theta)``. All stencils' systems are
-solved at once with a batched ``np.linalg.solve`` (in chunks that bound memory).
+stencil; the weights are then multiplied by `radius^(-theta)`. All stencils' systems are
+solved at once with a batched `np.linalg.solve` (in chunks that bound memory).
 
-This is NumPy/SciPy host code in float64; the resulting ``scipy.sparse.csr_matrix`` objects
+This is NumPy/SciPy host code in float64; the resulting `scipy.sparse.csr_matrix` objects
 are turned into JAX operators with :class:`pdesolve._sparse.EllMatrix`.
 
 References:
@@ -106,13 +106,13 @@ def _as_coefficient(value: Any, spec: Any) -> float:
 def canonical_operator(spec: Any) -> tuple:
     """Return the canonical, hashable tuple form of an operator spec.
 
-    ``"value"`` -> ``("value",)``, ``"laplacian"`` -> ``("laplacian",)``, ``"normal"`` ->
-    ``("normal",)``, ``("partial", i)`` -> ``("partial", i)``, ``("partial", i, j)`` ->
-    ``("partial", min(i, j), max(i, j))`` (mixed partials commute), ``("robin", a, b)`` ->
-    ``("robin", float(a), float(b))``. Tuple and list forms are accepted.
+    `"value"` -> `("value",)`, `"laplacian"` -> `("laplacian",)`, `"normal"` ->
+    `("normal",)`, `("partial", i)` -> `("partial", i)`, `("partial", i, j)` ->
+    `("partial", min(i, j), max(i, j))` (mixed partials commute), `("robin", a, b)` ->
+    `("robin", float(a), float(b))`. Tuple and list forms are accepted.
 
     Args:
-        spec: an operator spec (see :func:`rbf_fd_matrix`).
+        spec: an operator spec (see `rbf_fd_matrix`).
 
     Returns:
         The canonical tuple; equal operators give equal tuples, so it can key dicts.
@@ -150,9 +150,9 @@ def canonical_operator(spec: Any) -> tuple:
 def derivative_order(spec: Any) -> int:
     """Return theta, the number of derivatives in an operator spec.
 
-    0 for ``"value"`` and ``("robin", 0, beta)``; 1 for ``"normal"``, ``("partial", i)`` and
-    ``("robin", alpha, beta)`` with ``alpha != 0``; 2 for ``"laplacian"`` and
-    ``("partial", i, j)``.
+    0 for `"value"` and `("robin", 0, beta)`; 1 for `"normal"`, `("partial", i)` and
+    `("robin", alpha, beta)` with `alpha != 0`; 2 for `"laplacian"` and
+    `("partial", i, j)`.
     """
     op = canonical_operator(spec)
     name = op[0]
@@ -185,10 +185,10 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 
 
 def polynomial_degree(order: int, derivative_order: int) -> int:
-    """Return ``ell = order + derivative_order - 1``, the degree of the appended polynomials.
+    """Return `ell = order + derivative_order - 1`, the degree of the appended polynomials.
 
-    RBF-FD weights with polynomials of total degree ``ell`` approximate an operator with
-    ``theta = derivative_order`` derivatives to O(h^(ell + 1 - theta)) = O(h^order) for smooth
+    RBF-FD weights with polynomials of total degree `ell` approximate an operator with
+    `theta = derivative_order` derivatives to O(h^(ell + 1 - theta)) = O(h^order) for smooth
     functions (Sharma & Shankar 2022, section 2.2; Flyer et al. 2016).
 
     Args:
@@ -197,7 +197,7 @@ def polynomial_degree(order: int, derivative_order: int) -> int:
             and second partials).
 
     Returns:
-        ``ell`` (at least 0).
+        `ell` (at least 0).
     """
     order = _check_int(order, "order", 1)
     derivative_order = _check_int(derivative_order, "derivative_order", 0)
@@ -205,8 +205,8 @@ def polynomial_degree(order: int, derivative_order: int) -> int:
 
 
 def phs_degree(ell: int) -> int:
-    """Return the odd PHS exponent m for polynomial degree ``ell``: ``ell`` if odd, else
-    ``ell - 1``, and at least 5 (as Shankar's reference code does)."""
+    """Return the odd PHS exponent m for polynomial degree `ell`: `ell` if odd, else
+    `ell - 1`, and at least 5 (as Shankar's reference code does)."""
     ell = _check_int(ell, "ell", 0)
     m = ell if ell % 2 == 1 else ell - 1
     return max(m, 5)
@@ -217,10 +217,10 @@ def _n_monomials(ell: int, dim: int) -> int:
 
 
 def stencil_size(order: int, derivative_order: int, dim: int) -> int:
-    """Return the RBF-FD stencil size ``n = 2 * C(ell + d, d) + 1``.
+    """Return the RBF-FD stencil size `n = 2 * C(ell + d, d) + 1`.
 
-    ``ell = polynomial_degree(order, derivative_order)`` and ``C(ell + d, d)`` is the number of
-    polynomials of total degree <= ``ell`` in ``d`` dimensions; twice that plus one nodes make
+    `ell = polynomial_degree(order, derivative_order)` and `C(ell + d, d)` is the number of
+    polynomials of total degree <= `ell` in `d` dimensions; twice that plus one nodes make
     the local saddle-point system reliably solvable (Sharma & Shankar 2022; Bayona et al. 2017).
 
     Args:
@@ -294,10 +294,10 @@ def _monomial_exponents(dim: int, ell: int) -> np.ndarray:
 
 
 def _primitive_terms(op: tuple, d: int, normals: np.ndarray | None) -> list:
-    """Decompose an operator into ``(primitive, theta, coefficient)`` terms.
+    """Decompose an operator into `(primitive, theta, coefficient)` terms.
 
-    ``primitive`` is ``("value",)``, ``("lap",)``, ``("d", i)`` or ``("dd", i, j)``;
-    ``coefficient`` is a float or an (m,) array (per evaluation point, normals).
+    `primitive` is `("value",)`, `("lap",)`, `("d", i)` or `("dd", i, j)`;
+    `coefficient` is a float or an (m,) array (per evaluation point, normals).
     """
     name = op[0]
     if name == "value":
@@ -343,7 +343,7 @@ def _kernel_rhs(prim: tuple, X: np.ndarray, r: np.ndarray, m: int) -> np.ndarray
 
 
 def _poly_rhs(prim: tuple, exps: np.ndarray) -> np.ndarray:
-    """L x^alpha at x = 0 for every monomial exponent alpha (rows of ``exps``)."""
+    """L x^alpha at x = 0 for every monomial exponent alpha (rows of `exps`)."""
     d = exps.shape[1]
     deg = exps.sum(axis=1)
     kind = prim[0]
@@ -371,7 +371,7 @@ def _solve_chunk(
     exps: np.ndarray,
     m: int,
 ) -> np.ndarray:
-    """RBF-FD weights (b, n) for the evaluation points ``rows`` (one batched solve)."""
+    """RBF-FD weights (b, n) for the evaluation points `rows` (one batched solve)."""
     b, n = idx.shape
     n_poly = exps.shape[0]
     X = (nodes[idx] - points[:, None, :]) / radius[:, None, None]  # (b, n, d)
@@ -436,7 +436,7 @@ def _one_blas_thread() -> Iterator[None]:
     LAPACK gains nothing inside one factorisation, and its spinning worker threads slow the
     batched solve down by up to two orders of magnitude when the CPU cores are shared
     (measured: 3-D Laplacian, 3000 nodes, order 4: 48 s threaded vs 6.7 s on one thread on a
-    loaded 2-core machine). Uses ``threadpoolctl`` when it is installed; a no-op otherwise.
+    loaded 2-core machine). Uses `threadpoolctl` when it is installed; a no-op otherwise.
     """
     try:
         from threadpoolctl import threadpool_limits
@@ -469,41 +469,42 @@ def rbf_fd_matrix(
     normals: Any = None,
     stencil_size: int | None = None,
 ) -> scipy.sparse.csr_matrix:
-    """Return the sparse RBF-FD differentiation matrix of ``operator``.
+    """Return the sparse RBF-FD differentiation matrix of `operator`.
 
-    Row i holds the weights that approximate ``operator`` applied to a function sampled at
-    ``nodes``, evaluated at ``points[i]``: ``(L f)(points) ~ D @ f(nodes)``.
+    Row i holds the weights that approximate `operator` applied to a function sampled at
+    `nodes`, evaluated at `points[i]`: `(L f)(points) ~ D @ f(nodes)`.
 
-    Method: the stencil of each evaluation point is its ``n`` nearest nodes (cKDTree). On the
+    Method: the stencil of each evaluation point is its `n` nearest nodes (cKDTree). On the
     stencil, shifted to the evaluation point and scaled to unit radius, the weights solve the
-    saddle-point system of the polyharmonic spline ``r^m`` augmented with all monomials of total
-    degree <= ``ell`` (see the module docstring), with ``ell = order + theta - 1``,
-    ``n = 2 C(ell + d, d) + 1`` and ``m`` the odd number ``ell`` or ``ell - 1``, at least 5.
-    The weights differentiate all polynomials of degree <= ``ell`` exactly (to round-off), and
+    saddle-point system of the polyharmonic spline `r^m` augmented with all monomials of total
+    degree <= `ell` (see the module docstring), with `ell = order + theta - 1`,
+    `n = 2 C(ell + d, d) + 1` and `m` the odd number `ell` or `ell - 1`, at least 5.
+    The weights differentiate all polynomials of degree <= `ell` exactly (to round-off), and
     the error for smooth functions on quasi-uniform nodes with spacing h is O(h^order).
 
     Args:
         points: (m, d) evaluation points (often the nodes themselves, or a subset of them).
         nodes: (N, d) nodes at which the function is sampled (the matrix columns), N >= n.
-        operator: one of ``"value"`` (interpolation, theta = 0), ``"laplacian"`` (theta = 2),
-            ``"normal"`` (n . grad, theta = 1, needs ``normals``), ``("partial", i)``
-            (d/dx_i, theta = 1), ``("partial", i, j)`` (d^2/dx_i dx_j, theta = 2) or
-            ``("robin", alpha, beta)`` (alpha n . grad + beta, needs ``normals`` unless
-            alpha == 0; theta = 1, or 0 if alpha == 0). Tuple forms ``("value",)`` etc. are
+        operator: one of `"value"` (interpolation, theta = 0), `"laplacian"` (theta = 2),
+            `"normal"` (n . grad, theta = 1, needs `normals`), `("partial", i)`
+            (d/dx_i, theta = 1), `("partial", i, j)` (d^2/dx_i dx_j, theta = 2) or
+            `("robin", alpha, beta)` (alpha n . grad + beta, needs `normals` unless
+            alpha == 0; theta = 1, or 0 if alpha == 0). Tuple forms `("value",)` etc. are
             accepted too.
         order: the design order of accuracy p >= 1 (default 4).
-        normals: (m, d) outward unit normals at ``points`` (unit length to 1e-6); needed by
+        normals: (m, d) outward unit normals at `points` (unit length to 1e-6); needed by
             "normal" and "robin" (alpha != 0), ignored otherwise.
         stencil_size: override the stencil size n (at least the number of polynomials
             C(ell + d, d), at most N).
 
     Returns:
-        A ``scipy.sparse.csr_matrix`` of shape (m, N), float64, with n entries per row.
+        A `scipy.sparse.csr_matrix` of shape (m, N), float64, with n entries per row.
 
     Raises:
-        ValueError / TypeError naming the argument: bad shapes, non-finite input, fewer nodes
-        than the stencil needs, missing or non-unit normals, an unknown operator, duplicate
-        nodes (or otherwise singular local systems; the message names the evaluation point).
+        ValueError: naming the argument, for bad shapes, non-finite input, fewer nodes
+            than the stencil needs, missing or non-unit normals, an unknown operator, duplicate
+            nodes (or otherwise singular local systems; the message names the evaluation point).
+        TypeError: for arguments of the wrong type.
 
     Cost: O(m n^3) flops for the local solves (n = 43 for the 2-D Laplacian at order 4) plus
     O((N + m) log N) for the k-d tree; memory is bounded by solving the systems in chunks.
@@ -584,20 +585,20 @@ def rbf_fd_matrix(
 
 
 def ghost_nodes(cloud: Any, *, factor: float = 0.25) -> np.ndarray:
-    """Return one ghost node outside the domain per boundary node of ``cloud``.
+    """Return one ghost node outside the domain per boundary node of `cloud`.
 
-    Ghost node k is ``boundary[k] + factor * h * normals[k]`` with ``h = N^(-1/d)`` and N the
+    Ghost node k is `boundary[k] + factor * h * normals[k]` with `h = N^(-1/d)` and N the
     total number of nodes (interior + boundary). Ghost nodes make boundary stencils less
     one-sided, which stabilises derivative boundary conditions and lets the PDE be enforced on
     the boundary as well (Sharma & Shankar 2022, section 2.2, "Ghost points").
 
     Args:
         cloud: a :class:`pdesolve.PointCloud` with boundary nodes and outward unit normals
-            (e.g. ``pds.Ball([0., 0.], 1.).node_set(n)``).
+            (e.g. `pds.Ball([0., 0.], 1.).node_set(n)`).
         factor: offset along the normal in units of h (default 0.25, finite and > 0).
 
     Returns:
-        (N_b, d) float64 array, in the order of ``cloud.boundary``. Cost O(N_b d).
+        (N_b, d) float64 array, in the order of `cloud.boundary`. Cost O(N_b d).
     """
     for attr in ("interior", "boundary", "normals"):
         if not hasattr(cloud, attr):
@@ -661,14 +662,14 @@ def assemble(
 ) -> dict:
     """Assemble the RBF-FD matrices a DT-PINN needs on a point cloud.
 
-    Columns (the nodes the network is evaluated at) are ordered ``[interior, boundary, ghost]``
-    (ghost nodes from :func:`ghost_nodes` only if ``ghost=True``). PDE operators are evaluated
-    at the interior and boundary nodes (rows ``[interior, boundary]``, N_i + N_b rows);
+    Columns (the nodes the network is evaluated at) are ordered `[interior, boundary, ghost]`
+    (ghost nodes from `ghost_nodes` only if `ghost=True`). PDE operators are evaluated
+    at the interior and boundary nodes (rows `[interior, boundary]`, N_i + N_b rows);
     boundary operators at the boundary nodes (N_b rows), with the cloud's outward normals.
 
     Args:
         cloud: a :class:`pdesolve.PointCloud` (interior, boundary, normals).
-        operators: operator specs for the PDE (see :func:`rbf_fd_matrix`; not "normal" or
+        operators: operator specs for the PDE (see `rbf_fd_matrix`; not "normal" or
             "robin", which need normals that interior nodes do not have). A single spec is
             accepted as a list of one.
         order: the design order of accuracy p (default 4).
@@ -677,12 +678,12 @@ def assemble(
         ghost: whether to append ghost nodes outside the boundary (default True).
 
     Returns:
-        ``{"nodes": (N_i + N_b [+ N_b], d) column nodes, "pde": {spec: csr}, "boundary":
-        {spec: csr}}`` where the keys are :func:`canonical_operator` forms. With ghost nodes
+        A dict with `"nodes"` (the (N_i + N_b [+ N_b], d) column nodes), `"pde"` and
+        `"boundary"` (each `{spec: csr}`, keyed by `canonical_operator` forms). With ghost nodes
         the PDE matrices are (N_i + N_b) x (N_i + 2 N_b) and the boundary ones N_b x (N_i +
         2 N_b) (L and B of Sharma & Shankar 2022).
 
-    Cost: one :func:`rbf_fd_matrix` call per distinct operator.
+    Cost: one `rbf_fd_matrix` call per distinct operator.
     """
     if not hasattr(cloud, "interior") or not hasattr(cloud, "boundary"):
         raise TypeError(

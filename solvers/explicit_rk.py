@@ -39,15 +39,15 @@ class AbstractExplicitRK(AbstractSolver):
 
 def _doc(t: ButcherTableau, text: str) -> str:
     err = (
-        f"Embedded {t.embedded_order}th-order error estimate (usable with PIDController)."
+        f"Embedded error estimate of order {t.embedded_order} (usable with PIDController)."
         if t.b_error is not None
         else "No error estimate: use ConstantStepSize or StepTo."
     )
     fsal = " First-same-as-last." if t.fsal else ""
     evals = t.stages - (1 if t.fsal else 0)
     return (
-        f"{text}\n\nOrder {t.order}, {t.stages} stages ({evals} evaluations of the vector "
-        f"field per step). {err}{fsal}\n"
+        f"{text}\n\nOrder {t.order}; {t.stages} stage{'s' if t.stages > 1 else ''}, {evals} "
+        f"evaluation{'s' if evals > 1 else ''} of the vector field per step. {err}{fsal}\n"
     )
 
 
