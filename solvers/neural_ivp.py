@@ -40,6 +40,7 @@ from pdesolve._controllers import (
     resolve_controller,
 )
 from pdesolve._field import Field
+from pdesolve._flat import FlatParams
 from pdesolve._geometry import Box
 from pdesolve._integrate import validate
 from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
@@ -560,7 +561,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     else:
         model, fit_error_adam, fit_error = _fit(solver, problem, model, problem.u0, key_fit)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    theta, unravel = ravel_pytree(params)
+    unravel = FlatParams.of(params)  # hashable: repeated solves reuse the compiled step
+    theta = unravel.ravel(params)
     p = theta.shape[0]
     k = int(np.prod(jnp.shape(problem.u0(jnp.zeros(problem.dim)))))
     if solver.linear_solver == "dense":
