@@ -1,5 +1,6 @@
 """`solve`: one verb, dispatching on the (problem, solver) pair."""
 
+import inspect
 from collections.abc import Callable
 
 import equinox as eqx
@@ -42,6 +43,33 @@ def supported_solvers(problem_type: type) -> list[str]:
     """Names of solver classes registered for `problem_type` (or a base class of it)."""
     names = {s.__name__ for (p, s) in _REGISTRY if issubclass(problem_type, p)}
     return sorted(names)
+
+
+_OPTION_HINTS = {
+    "mesh": "one ODE solve has no batch axis to split: split a batch of problems instead "
+            "(jax.vmap over pds.solve with inputs placed by pds.shard_leading, or "
+            "pds.train(..., mesh=...)); see docs/scaling.md. Solvers taking `mesh`: NeuralIVP, "
+            "DTPINN, PINN.",
+    "checkpoint": "checkpoints are for long runs: NeuralIVP, DTPINN, PINN (and pds.train for "
+                  "neural-ODE training); see docs/checkpoint.md.",
+}
+
+
+def _check_options(impl, solver, options) -> None:
+    """Refuse solver-specific options the implementation does not take, naming them."""
+    if not options:
+        return
+    params = inspect.signature(impl).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    for name in options:
+        if name not in params:
+            hint = _OPTION_HINTS.get(name, "")
+            raise TypeError(
+                f"{type(solver).__name__} does not take the option `{name}`"
+                + (f": {hint}" if hint else ". Check the spelling; its solve options are listed in "
+                   f"help(pds.{type(solver).__name__}).")
+            )
 
 
 def solve(
@@ -94,6 +122,7 @@ def solve(
             f"{type(solver).__name__} cannot solve a {type(problem).__name__}. Solvers for "
             f"{type(problem).__name__}: {', '.join(valid) if valid else 'none registered'}."
         )
+    _check_options(impl, solver, options)
     if saveat is None:
         saveat = SaveAt(t1=True)
     elif not isinstance(saveat, SaveAt):

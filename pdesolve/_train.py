@@ -22,7 +22,7 @@ import numpy as np
 from ._checkpoint import check_checkpoint, describe, key_description
 from ._checkpoint import load as load_checkpoint
 from ._checkpoint import save as save_checkpoint
-from ._sharding import check_mesh, replicate, shard_leading
+from ._sharding import check_mesh, constrain_leading, replicate, shard_leading
 
 
 def _batch(data, key, batch_size):
@@ -32,13 +32,18 @@ def _batch(data, key, batch_size):
 
 
 @eqx.filter_jit
-def _run_chunk(loss, optimizer, static, params, opt_state, data, start, n, chunk, key, batch_size):
-    """Up to `chunk` optimiser steps (`n` of them, traced); returns the per-step losses."""
+def _run_chunk(loss, optimizer, static, params, opt_state, data, start, n, chunk, key, batch_size, mesh):
+    """Up to `chunk` optimiser steps (`n` of them, traced); returns the per-step losses.
+
+    With a `mesh`, drawn minibatches are constrained to stay split over its devices."""
     dtype = jnp.result_type(*jax.tree.leaves(params))
 
     def body(i, carry):
         params, opt_state, hist = carry
-        batch = data if batch_size is None else _batch(data, jax.random.fold_in(key, start + i), batch_size)
+        if batch_size is None:
+            batch = data
+        else:
+            batch = constrain_leading(_batch(data, jax.random.fold_in(key, start + i), batch_size), mesh)
         value, grads = jax.value_and_grad(lambda p: loss(eqx.combine(p, static), batch))(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = eqx.apply_updates(params, updates)
@@ -158,7 +163,7 @@ def train(
     t_compile = time.perf_counter()
     args = (loss, optimizer, static)
     jax.block_until_ready(_run_chunk(*args, params, opt_state, data, jnp.asarray(done), jnp.asarray(0),
-                                     chunk, key_arr, batch_size))
+                                     chunk, key_arr, batch_size, mesh))
     compile_time = time.perf_counter() - t_compile
 
     bar = None
@@ -173,7 +178,7 @@ def train(
                 n = min(n, checkpoint.steps_to_boundary(done))
             t0 = time.perf_counter()
             params, opt_state, hist = _run_chunk(*args, params, opt_state, data, jnp.asarray(done),
-                                                 jnp.asarray(n), chunk, key_arr, batch_size)
+                                                 jnp.asarray(n), chunk, key_arr, batch_size, mesh)
             hist = np.asarray(hist)[:n]
             train_time += time.perf_counter() - t0
             done += n

@@ -160,7 +160,10 @@ class NeuralIVP(AbstractSolver):
 
     **solve options:** `controller` (default `PIDController(rtol=1e-4, atol=1e-4)`, the
     reference's RK23 tolerance; or `dt0=` for constant steps), `saveat` (`ts`, `t0`, `t1`;
-    not `steps`), `max_steps`, `throw`, `progress`, `key`.
+    not `steps`), `max_steps`, `throw`, `progress`, `key`; `checkpoint=pds.Checkpoint(...)`
+    (save every K attempted steps, resume bit for bit; docs/checkpoint.md); `mesh=` a
+    `jax.sharding.Mesh` splitting the samples over its devices, θ replicated (`n_samples`
+    a multiple of the device count; docs/scaling.md).
 
     **Solution:** `ts`; `ys` = flat θ at `ts` (shape `(len(ts), p)`); `sol(x, t)` evaluates
     the network at points `x` (`(d,)` or `(m, d)`) for `t` in `ts` (`t=None`: the last);

@@ -190,6 +190,9 @@ class DTPINN(AbstractSolver):
     `pds.solve(problem, DTPINN(), max_steps=..., key=..., progress=..., throw=...)`:
     `max_steps` is the number of optimiser steps (one loss and gradient evaluation each;
     L-BFGS line-search trials count as steps); `key` initialises the default network.
+    `checkpoint=pds.Checkpoint(...)` saves every K optimiser steps and resumes bit for bit
+    (docs/checkpoint.md); `mesh=` a `jax.sharding.Mesh` splits the collocation rows, nodes
+    and sparse-matrix rows over its devices, parameters replicated (docs/scaling.md).
 
     **Returns** a `pds.Solution` with `kind="field"`: `sol(x)` (steady) / `sol(x, t)`;
     `ys` the trained network; `stats` with `loss_history` (the loss of the last accepted
@@ -261,6 +264,8 @@ class PINN(AbstractSolver):
     Any equation a `pds.Field` supports works, including derivatives of order three or more.
     **Cost** per point and step: about (1 + 2d) forward-mode network passes for a Laplacian in
     d dimensions, plus the reverse pass through them; float64 roughly doubles it on CPUs.
+
+    solve options as `DTPINN`: `max_steps`, `key`, `progress`, `throw`, `checkpoint`, `mesh`.
 
     Reference: M. Raissi, P. Perdikaris, G. E. Karniadakis, *Physics-informed neural networks*,
     J. Comput. Phys. 378 (2019); the comparison setting of Sharma & Shankar, NeurIPS 2022.

@@ -202,3 +202,13 @@ def test_neural_ivp_resume_is_bit_identical(tmp_path, monkeypatch):
     assert resumed.stats["num_steps"] == n and resumed.stats["fit_error"] == full.stats["fit_error"]
     # The final state is saved: the header says where the run ended.
     assert _checkpoint.read_header(tmp_path / "part.eqx")[0]["step"] == n
+
+
+def test_solvers_without_checkpoints_refuse_the_option(tmp_path):
+    prob = pds.NeuralODEProblem(lambda t, y, args: -y, np.ones(2), (0.0, 1.0))
+    with pytest.raises(TypeError, match="RK4 does not take the option `checkpoint`.*long runs"):
+        pds.solve(prob, pds.RK4(), dt0=0.1, checkpoint=pds.Checkpoint(tmp_path / "x.eqx"))
+    with pytest.raises(TypeError, match="does not take the option `mesh`.*shard_leading"):
+        pds.solve(prob, pds.RK4(), dt0=0.1, mesh=object())
+    with pytest.raises(TypeError, match="option `rtoll`.*spelling"):
+        pds.solve(prob, pds.RK4(), dt0=0.1, rtoll=1e-3)

@@ -15,6 +15,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 FAST = [
     "index.md",
+    "checkpoint.md",
     "getting-started.md",
     "custom-controller.md",
     "explicit-rk.md",
@@ -52,7 +53,8 @@ def _blocks(name):
 
 @pytest.mark.skipif(not DOCS.exists(), reason="needs the source tree")
 @pytest.mark.parametrize("name", FAST + [pytest.param(n, marks=pytest.mark.slow) for n in SLOW])
-def test_doc_examples_run(name):
+def test_doc_examples_run(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples may write files (checkpoints, plots)
     ns: dict = {}
     blocks = _blocks(name)
     assert blocks, f"{name} has no python blocks"

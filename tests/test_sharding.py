@@ -295,3 +295,9 @@ def test_train_two_devices_equal_one(mesh):
     assert _tree_rel(m1, m2) < TOL
     leaf = jax.tree.leaves(eqx.filter(m2, eqx.is_inexact_array))[0]
     assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 2
+    # Minibatches drawn from split data stay split (and equal the 1-device draws).
+    kw = {**kw, "batch_size": 2, "key": jax.random.PRNGKey(7)}
+    m3, s3 = pds.train(loss, _Field(mlp), optax.adam(1e-2), **kw)
+    m4, s4 = pds.train(loss, _Field(mlp), optax.adam(1e-2), mesh=mesh, **kw)
+    assert _rel(s3["loss_history"], s4["loss_history"]) < TOL
+    assert _tree_rel(m3, m4) < TOL
