@@ -49,6 +49,7 @@ from pdesolve._checkpoint import check_checkpoint, describe, key_description
 from pdesolve._checkpoint import load as load_checkpoint
 from pdesolve._checkpoint import save as save_checkpoint
 from pdesolve._field import Field
+from pdesolve._flat import FlatParams
 from pdesolve._geometry import PointCloud
 from pdesolve._problems import PDEProblem
 from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
@@ -463,42 +464,15 @@ class _Loss(eqx.Module):
         )
 
 
-class _Flat(eqx.Module):
-    """Static description of a parameter pytree, to pass it through the optimiser as ONE vector.
-
-    L-BFGS keeps histories of the iterate and does tree-wide dot products; on one flat vector
-    that is one fused op per update instead of one per leaf, which roughly halves the compile
-    time of the training step and trims its run time.
-    """
-
-    treedef: Any = eqx.field(static=True)
-    shapes: tuple = eqx.field(static=True)
-    dtype: Any = eqx.field(static=True, default=None)  # the network's arithmetic dtype
-
-    @classmethod
-    def of(cls, tree):
-        leaves, treedef = jax.tree.flatten(tree)
-        return cls(treedef, tuple(tuple(x.shape) for x in leaves), jnp.dtype(leaves[0].dtype))
-
-    @staticmethod
-    def ravel(tree):
-        return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(tree)])
-
-    def unravel(self, flat):
-        leaves, start = [], 0
-        for shape in self.shapes:
-            size = math.prod(shape)
-            leaf = jnp.reshape(flat[start : start + size], shape)
-            leaves.append(leaf if self.dtype is None else leaf.astype(self.dtype))
-            start += size
-        return jax.tree.unflatten(self.treedef, leaves)
-
-
 class _Objective(eqx.Module):
     """``(flat params, data) -> (loss, None)``: the function optimistix minimises."""
 
     loss: _Loss
-    flat: _Flat
+    # The parameters pass through the optimiser as ONE flat vector: L-BFGS keeps histories
+    # of the iterate and does tree-wide dot products; on one vector that is one fused op per
+    # update instead of one per leaf (roughly halves the step's compile time). Unravelled in
+    # the network's arithmetic dtype.
+    flat: FlatParams
     mesh: Any = eqx.field(static=True, default=None)  # split the rows of `data` over it
 
     def __call__(self, y, data):
@@ -1144,12 +1118,12 @@ def _train_and_finish(
     """
     test_pts, test_desc = _test_set(problem, cloud, solver.n_test, dtype)
     error_fn = _error_function(problem, test_pts, dtype)
-    flat_params = _Flat.ravel(params).astype(jnp.result_type(float))
+    flat_params = FlatParams.ravel(params).astype(jnp.result_type(float))
     if mesh is not None:  # rows split (evenly where they divide), parameters replicated
         data = shard_rows(data, mesh, replicated=("times",))
         flat_params = replicate(flat_params, mesh)
     params, info, result = _train(
-        _Objective(loss, _Flat.of(params), mesh),
+        _Objective(loss, FlatParams.of(params, jnp.dtype(jax.tree.leaves(params)[0].dtype)), mesh),
         _optimiser(solver),
         flat_params,
         static_model,

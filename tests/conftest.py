@@ -1,12 +1,9 @@
-"""Test configuration: float64 everywhere (pdesolve itself never flips this flag), and two CPU
-devices so that tests/test_sharding.py can check 2-device runs against 1-device runs (the
-flag only splits the host into two XLA devices; everything else still runs on device 0)."""
+"""Test configuration: float64 everywhere (pdesolve itself never flips this flag).
 
-import os
-
-_FLAG = "--xla_force_host_platform_device_count=2"
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
+The 2-device tests (tests/test_sharding.py) run in a subprocess started by
+tests/test_two_devices.py with XLA_FLAGS=--xla_force_host_platform_device_count=2; the rest
+of the suite runs on the usual single CPU device.
+"""
 
 import jax
 

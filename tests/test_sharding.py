@@ -1,5 +1,5 @@
-"""Two CPU devices (tests/conftest.py sets XLA_FLAGS=--xla_force_host_platform_device_count=2)
-give the single-device results to 1e-10 in float64, and the compiled programs really split the
+"""Two CPU devices (tests/test_two_devices.py runs this file in a subprocess with
+XLA_FLAGS=--xla_force_host_platform_device_count=2; in a 1-device process it is skipped) give the single-device results to 1e-10 in float64, and the compiled programs really split the
 work: their HLO holds the all-reduces GSPMD inserts for the sums over the split axis.
 
 * NeuralIVP: Monte-Carlo samples split (`solve(..., mesh=mesh)`), θ replicated;
@@ -28,7 +28,9 @@ from pdesolve._sharding import (
 )
 
 pytestmark = pytest.mark.skipif(
-    jax.device_count() < 2, reason="needs 2 devices (XLA_FLAGS=--xla_force_host_platform_device_count=2)"
+    jax.device_count() < 2,
+    reason="needs 2 devices: run by tests/test_two_devices.py in a subprocess with "
+    "XLA_FLAGS=--xla_force_host_platform_device_count=2",
 )
 
 TOL = 1e-10
