@@ -18,7 +18,9 @@ def test_sharding_suite_on_two_cpu_devices():
     flags = os.environ.get("XLA_FLAGS", "")
     env = {**os.environ, "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=2".strip()}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "test_sharding.py")],
+        # -P: do not put the working directory on sys.path, so the *installed* pdesolve is
+        # imported (the source tree's pdesolve/ lacks the solvers/problems mapping).
+        [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE / "test_sharding.py")],
         cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=1800,
     )
     tail = proc.stdout[-6000:] + "\n" + proc.stderr[-3000:]
