@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 import pdesolve as pds
+from pdesolve._cli import _rel_l2
 from pdesolve._cli import format_table as _table
 
 METHODS = ("Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5")
@@ -53,11 +54,6 @@ LR = 3e-3
 LR_FINAL = 3e-4
 DEFAULT_ITERS = 1500
 QUICK_ITERS = 30
-
-
-def _rel_l2(y, y_ref) -> float:
-    y, y_ref = np.asarray(y), np.asarray(y_ref)
-    return float(np.linalg.norm(y - y_ref) / np.linalg.norm(y_ref))
 
 
 def _parse(argv):
