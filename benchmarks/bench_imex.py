@@ -24,7 +24,7 @@ pdesolve and diffrax alike):
 * `IMEX-RK2`       pdesolve `IMEXRK("L2")` (PETSc ARKIMEX L2, discrete adjoint, default): the
                    batch (256, N) is one state, the operator acts row-wise, one LU serves the
                    batch; `dt0 = 0.2`, one step.
-* `IMEX-RK2 bp`    the same with `adjoint="backprop"` (internal reference for the gradient).
+* `IMEX-RK2 bp`    the same with `adjoint=pds.RecursiveCheckpointAdjoint()` (internal reference for the gradient).
 * `IMEX-RK2 dflt`  the same as `IMEX-RK2` with pdesolve's default `max_steps=4096`, timing only.
 * `ARK3`           pdesolve `IMEXRK("ARK3")` = Kennedy–Carpenter ARK3(2)4L[2]SA, the tableau of
                    diffrax's KenCarp3 (same-scheme comparison).
@@ -128,7 +128,7 @@ VC_TOLS_QUICK = (1e-8, 1e-3)
 # key -> (label, description)
 METHODS = {
     "l2": ("IMEX-RK2", "pdesolve IMEXRK('L2'), discrete adjoint, dt0=0.2, max_steps=1"),
-    "l2bp": ("IMEX-RK2 bp", "pdesolve IMEXRK('L2', adjoint='backprop'), dt0=0.2, max_steps=1"),
+    "l2bp": ("IMEX-RK2 bp", "pdesolve IMEXRK('L2') with adjoint=RecursiveCheckpointAdjoint(), dt0=0.2, max_steps=1"),
     "l2dflt": ("IMEX-RK2 dflt", "pdesolve IMEXRK('L2'), dt0=0.2, default max_steps=4096"),
     "ark3": ("ARK3", "pdesolve IMEXRK('ARK3') = KC ARK3(2)4L[2]SA (KenCarp3's tableau), discrete adjoint"),
     "ark5": ("ARK5", "pdesolve IMEXRK('ARK5') = KC ARK5(4)8L[2]SA, discrete adjoint"),
@@ -205,8 +205,9 @@ def main(argv=None):
         stencil = ks_linear_stencil(N)
 
         def pds_imex(tab, adjoint="discrete", max_steps=1):
-            solver = pds.IMEXRK(tab, adjoint=adjoint)
+            solver = pds.IMEXRK(tab)
             kw = {} if max_steps is None else dict(max_steps=max_steps)
+            kw["adjoint"] = {"discrete": pds.DiscreteAdjoint(), "backprop": pds.RecursiveCheckpointAdjoint()}[adjoint]
 
             def pred(p, y0):
                 G = eqx.combine(p, static)

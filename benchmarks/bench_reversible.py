@@ -228,9 +228,11 @@ def main(argv=None):
         if method in ("reversible", "pds-ckpt", "pds-ckpt2", "pds-ckpt44"):
             if method == "reversible":
                 solver = pds.ReversibleRK(pds_base[base](), coupling=lam)
+                pds_adjoint = None
             else:
                 ck = {"pds-ckpt": None, "pds-ckpt2": 2, "pds-ckpt44": 44}[method]
-                solver = pds_base[base](checkpoints=ck)
+                solver = pds_base[base]()
+                pds_adjoint = pds.RecursiveCheckpointAdjoint(checkpoints=ck)
 
             def loss(params, xd):
                 model = eqx.combine(params, static)
@@ -240,6 +242,7 @@ def main(argv=None):
                     dt0=dt,
                     saveat=pds.SaveAt(ts=save_ts),
                     max_steps=ms,
+                    adjoint=pds_adjoint,
                 )
                 return mse(sol.ys[:, 0], xd)
 

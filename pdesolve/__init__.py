@@ -6,6 +6,14 @@
 See docs/getting-started.md.
 """
 
+from ._adjoint import (
+    AbstractAdjoint as AbstractAdjoint,
+    DirectAdjoint as DirectAdjoint,
+    DiscreteAdjoint as DiscreteAdjoint,
+    ForwardMode as ForwardMode,
+    RecursiveCheckpointAdjoint as RecursiveCheckpointAdjoint,
+    ReversibleAdjoint as ReversibleAdjoint,
+)
 from ._boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,
     Dirichlet as Dirichlet,

@@ -2,9 +2,16 @@
 
 A solver supplies an `AbstractStepper` (one step of its method); this module supplies
 step-size control, clipping to saved times, saving, statistics, failure codes, the
-progress bar, and reverse-mode differentiation by recursive checkpointing
-(`equinox.internal.while_loop(kind="checkpointed")`, Stumm–Walther online checkpointing):
-memory holds `checkpoints` copies of the loop state, not steps x stages.
+progress bar, and differentiation as the solve's `adjoint` says (`pdesolve._adjoint`):
+recursive checkpointing (`equinox.internal.while_loop(kind="checkpointed")`, Stumm–Walther
+online checkpointing; memory holds `checkpoints` copies of the loop state, not steps x
+stages), a bounded loop (`DirectAdjoint`: forward and reverse mode) or a plain
+`lax.while_loop` (`ForwardMode`).
+
+Gradient hygiene: the step-size controller never sees a differentiated value (its inputs
+and its proposal are `stop_gradient`-ed), so save-only iterations at `dt = 0`, rejected
+steps and the idle iterations of finished members of a `vmap`-ed batch cannot put
+`0 * inf = NaN` into the backward pass (e.g. through `sqrt` of a zero error norm).
 """
 
 import abc
@@ -17,11 +24,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._adjoint import AbstractAdjoint, RecursiveCheckpointAdjoint, ReversibleAdjoint as _NoReverse
 from ._controllers import AbstractStepController
 from ._progress import ProgressMeter
 from ._results import RESULTS
 from ._saveat import SaveAt
 from ._validation import is_concrete
+
+
+_FORWARD_ONLY = (
+    "pdesolve: solve(..., adjoint=pds.ForwardMode()) supports forward mode only (jax.jvp, "
+    "jax.jacfwd). For jax.grad / jax.jacrev use the default pds.RecursiveCheckpointAdjoint(), "
+    "or pds.DirectAdjoint() for both modes (docs/gradients.md)."
+)
 
 
 class AbstractStepper(eqx.Module):
@@ -137,7 +152,7 @@ def integrate(
     max_steps: int,
     throw: bool,
     progress: bool,
-    checkpoints: int | None = None,
+    adjoint: AbstractAdjoint | None = None,
     backward: bool = False,
     record_steps: bool = False,
     mirrored_f: Callable | None = None,
@@ -153,7 +168,14 @@ def integrate(
     Backward solves (`backward=True`, `t1 < t0`) are run as forward solves of the mirrored
     problem `s = -t`; `mirrored_f`, if given, is used instead of mirroring `f` here (it
     must already be `(s, y) -> dy/ds` in the integrator's time).
+
+    `adjoint` picks the loop (default `RecursiveCheckpointAdjoint()`). Times that are traced
+    (computed inside `jit`) are checked at run time: an empty, reversed or non-finite
+    `tspan`, or `SaveAt(ts)` out of order or outside `tspan`, ends the solve with
+    `RESULTS.invalid_times` before any step (raised with `throw=True`).
     """
+    if adjoint is None:
+        adjoint = RecursiveCheckpointAdjoint()
     validate(stepper, controller, saveat, t0, t1, max_steps=max_steps, backward=backward)
     dtype = time_dtype(t0, t1)
     sign = -1.0 if backward else 1.0
@@ -174,6 +196,12 @@ def integrate(
     else:
         save_s = jnp.zeros((0,), dtype)
     n_ts = int(save_s.shape[0])
+    times_ok = jnp.isfinite(s0) & jnp.isfinite(s1) & (s1 > s0)
+    if n_ts:
+        times_ok = times_ok & jnp.all(jnp.isfinite(save_s)) & (save_s[0] >= s0) & (save_s[-1] <= s1)
+        if n_ts > 1:
+            times_ok = times_ok & jnp.all(save_s[1:] >= save_s[:-1])
+    times_ok = jax.lax.stop_gradient(times_ok)
 
     # Count the controller's own evaluations (e.g. automatic initial step) at trace time.
     n_init_calls = [0]
@@ -183,7 +211,7 @@ def integrate(
         return fwd(s, y)
 
     dt_init, ctrl_state = controller.init(counted, s0, s1, y0, dt0, args, stepper.error_order)
-    dt_init = jnp.asarray(dt_init, dtype)
+    dt_init, ctrl_state = jax.lax.stop_gradient((jnp.asarray(dt_init, dtype), ctrl_state))
     step_state = stepper.init(fwd, s0, y0)
     meter = ProgressMeter(progress)
     token = meter.open()
@@ -198,7 +226,7 @@ def integrate(
         n_rej=jnp.zeros((), jnp.int32),
         n_iter=jnp.zeros((), jnp.int32),
         save_idx=jnp.zeros((), jnp.int32),
-        result=RESULTS.successful,
+        result=RESULTS.where(times_ok, RESULTS.successful, RESULTS.invalid_times),
         token=token,
         ys_ts=_tree_fill(y0, n_ts, 0.0),
         ts_steps=jnp.full((max_steps if saveat.steps else 0,), jnp.inf, dtype),
@@ -226,9 +254,12 @@ def integrate(
         dt = jnp.where(hit, remaining, c["dt"])
         dt = jnp.where(zero, jnp.zeros_like(dt), dt)
         y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, t, dt, y, c["step"])
+        # Step sizes are not differentiated: the controller sees no tangent or cotangent.
+        sg = jax.lax.stop_gradient
         accept, dt_next, ctrl_next, result = controller.adapt(
-            t, dt, y, y_next, y_error, stepper.error_order, c["ctrl"]
+            sg(t), sg(dt), sg(y), sg(y_next), sg(y_error), stepper.error_order, sg(c["ctrl"])
         )
+        dt_next, ctrl_next = sg(dt_next), sg(ctrl_next)
         step_failed = step_result != RESULTS.successful
         result = RESULTS.where(step_failed, step_result, result)
         accept = accept & ~step_failed
@@ -297,10 +328,14 @@ def integrate(
         carry,
         max_steps=max_steps + n_ts,
         buffers=buffers,
-        kind="checkpointed",
-        checkpoints=checkpoints,
+        kind=adjoint.loop_kind,
+        checkpoints=adjoint.checkpoints,
     )
     meter.close(final["token"])
+    if adjoint.loop_kind == "lax" and not isinstance(adjoint, _NoReverse):
+        final = dict(final, y=eqxi.nondifferentiable_backward(final["y"], msg=_FORWARD_ONLY),
+                     ys_ts=eqxi.nondifferentiable_backward(final["ys_ts"], msg=_FORWARD_ONLY),
+                     ys_steps=eqxi.nondifferentiable_backward(final["ys_steps"], msg=_FORWARD_ONLY))
     n_steps = final["n_acc"] + final["n_rej"]
     unfinished = (final["t"] < s1) | (final["save_idx"] < n_ts)
     result = RESULTS.where(

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 
+from ._validation import note_user_error
+
 
 def _same_structure(struct, tree) -> bool:
     return jax.tree.structure(struct) == jax.tree.structure(tree) and all(
@@ -49,7 +51,8 @@ def linear_operator(linear, y0) -> tuple[lx.AbstractLinearOperator, bool]:
         try:
             out = jax.eval_shape(linear, y0)
         except Exception as e:
-            raise type(e)(f"Calling `linear(y0)` failed while checking shapes: {e}") from e
+            note_user_error(e, "Calling `linear(y0)` while checking shapes")
+            raise
         if not _same_structure(out, y0):
             raise ValueError("`linear(y)` must return the same structure and shapes as `y0`.")
         return lx.FunctionLinearOperator(linear, struct), False

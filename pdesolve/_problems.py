@@ -14,7 +14,7 @@ from ._boundary import AbstractBoundaryCondition
 from ._field import Field
 from ._geometry import AbstractDomain
 from ._linear import linear_operator
-from ._validation import check_finite_tree, check_float_tree, check_tspan, is_concrete
+from ._validation import check_finite_tree, check_float_tree, check_tspan, is_concrete, note_user_error
 
 
 def _as_array_tree(tree):
@@ -69,9 +69,8 @@ class NeuralODEProblem(AbstractProblem):
         try:
             out = jax.eval_shape(self.vector_field, t0, self.y0, self.args)
         except Exception as e:  # re-raised with context: the user's function failed
-            raise type(e)(
-                f"Calling `vector_field(t0, y0, args)` failed while checking shapes: {e}"
-            ) from e
+            note_user_error(e, "Calling `vector_field(t0, y0, args)` while checking shapes")
+            raise
         want = jax.tree.structure(self.y0)
         got = jax.tree.structure(out)
         if want != got:
@@ -177,7 +176,8 @@ class PDEProblem(AbstractProblem):
         try:
             vals = jax.vmap(self.u0)(x)
         except Exception as e:
-            raise type(e)(f"Evaluating `u0(x)` on a point x of shape ({self.dim},) failed: {e}") from e
+            note_user_error(e, f"Evaluating `u0(x)` on a point x of shape ({self.dim},)")
+            raise
         if vals.ndim not in (1, 2):
             raise ValueError(
                 f"`u0(x)` must return a scalar or a 1-D vector per point; got shape {vals.shape[1:]}."
@@ -188,7 +188,8 @@ class PDEProblem(AbstractProblem):
         try:
             out = jax.eval_shape(lambda xi: self.rhs(Field(self.u0, xi), xi, t0, self.args), x[0])
         except Exception as e:
-            raise type(e)(f"Tracing `rhs(u, x, t, args)` on the initial condition failed: {e}") from e
+            note_user_error(e, "Tracing `rhs(u, x, t, args)` on the initial condition")
+            raise
         if out.shape != vals.shape[1:]:
             raise ValueError(
                 f"`rhs(u, x, t, args)` returned shape {out.shape}, but `u0(x)` has shape "

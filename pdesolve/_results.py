@@ -12,6 +12,8 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
     * `linear_solve_failed`: a linear solve inside the solver did not converge or met a
       singular operator.
     * `event_occurred`: reserved for terminating events.
+    * `invalid_times`: `tspan` or `SaveAt(ts)` computed inside `jit` were invalid (checked
+      at run time; outside `jit` the same inputs raise at once).
 
     Inherited members include `successful`, `max_steps_reached`, `nonfinite` (a NaN or inf
     appeared in the state) and the lineax failure codes (`singular`, `breakdown`, ...).
@@ -31,3 +33,10 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "different linear solver."
     )
     event_occurred = "A terminating event occurred."
+    invalid_times = (
+        "The times of the solve are invalid: `tspan` must be finite and non-empty in the "
+        "direction of integration (t1 > t0, or t1 < t0 with backward=True), and SaveAt(ts=...) "
+        "finite, ordered in that direction and inside tspan. These were computed inside jit, "
+        "so they could only be checked at run time: check how tspan and ts are computed "
+        "(e.g. sort ts, clip it to tspan)."
+    )

@@ -26,20 +26,47 @@ class Solution(eqx.Module):
     - `evaluator`, `kind`: set by the solver; `kind` is `"ode"` (use `evaluate(t)`) or
       `"field"` (call the solution at points).
 
+    **A pytree:** the arrays of `problem`, `solver` and `evaluator` are leaves and their
+    functions (vector fields, closures) static, so a `Solution` can be returned from
+    `jax.jit`- and `jax.vmap`-ed functions; under `vmap` every leaf — `result` and `stats`
+    included — has the batch axis, one entry per member.
+
     **Evaluation:** `sol.evaluate(t)` for ODE solutions (re-integrates from the nearest
-    saved state at or before `t` with the same solver and controller, so the value has the
-    solver's accuracy, not an interpolant's); `sol(x)` / `sol(x, t)` for PDE solvers, which
-    provide the field evaluator.
+    saved state at or before `t` with the same solver, controller and adjoint, so the
+    value has the solver's accuracy, not an interpolant's); `sol(x)` / `sol(x, t)` for PDE
+    solvers, which provide the field evaluator.
     """
 
     ts: Any
     ys: Any
     stats: dict
     result: RESULTS
-    problem: Any
-    solver: Any
-    evaluator: Callable | None = None
+    _dynamic: Any
+    _static: Any = eqx.field(static=True)
     kind: str = eqx.field(default="ode", static=True)
+
+    def __init__(self, ts, ys, stats, result, problem, solver, evaluator: Callable | None = None, kind: str = "ode"):
+        self.ts = ts
+        self.ys = ys
+        self.stats = stats
+        self.result = result
+        self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
+        self.kind = kind
+
+    def _meta(self):
+        return eqx.combine(self._dynamic, self._static)
+
+    @property
+    def problem(self):
+        return self._meta()[0]
+
+    @property
+    def solver(self):
+        return self._meta()[1]
+
+    @property
+    def evaluator(self):
+        return self._meta()[2]
 
     @property
     def successful(self):
@@ -76,10 +103,16 @@ def tree_index(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def reintegrating_evaluator(controller, dt0, max_steps):
-    """`evaluate(t)` for ODE solutions: re-solve from the last saved state at or before `t`."""
+class _Reintegrate(eqx.Module):
+    """`evaluate(t)` for ODE solutions: re-solve from the last saved state at or before `t`
+    with the options of the original solve."""
 
-    def evaluate(sol, t):
+    controller: Any
+    dt0: Any
+    max_steps: int = eqx.field(static=True)
+    adjoint: Any = None
+
+    def __call__(self, sol, t):
         from ._problems import remake
         from ._saveat import SaveAt
         from ._solve import solve
@@ -96,13 +129,12 @@ def reintegrating_evaluator(controller, dt0, max_steps):
         # Integrate at least an epsilon so the sub-problem's tspan is never empty; an exact
         # hit on a saved time returns the saved state.
         sub = remake(problem, y0=start_y, tspan=(start_t, jnp.where(t == start_t, t + (1 if forward else -1), t)))
-        end = solve(sub, sol.solver, saveat=SaveAt(t1=True), dt0=dt0, controller=controller, max_steps=max_steps)
+        end = solve(sub, sol.solver, saveat=SaveAt(t1=True), dt0=self.dt0, controller=self.controller,
+                    max_steps=self.max_steps, adjoint=self.adjoint)
         return jax.tree.map(lambda a, b: jnp.where(t == start_t, b, a[-1]), end.ys, start_y)
 
-    return evaluate
 
-
-def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps) -> Solution:
+def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint=None) -> Solution:
     """The `Solution` of an ODE solve, with `evaluate(t)` re-integrating by the same options."""
     return Solution(
         ts=ts,
@@ -111,6 +143,6 @@ def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_st
         result=result,
         problem=problem,
         solver=solver,
-        evaluator=reintegrating_evaluator(controller, dt0, max_steps),
+        evaluator=_Reintegrate(controller, dt0, max_steps, adjoint),
         kind="ode",
     )

@@ -50,6 +50,8 @@ _OPTION_HINTS = {
             "(jax.vmap over pds.solve with inputs placed by pds.shard_leading, or "
             "pds.train(..., mesh=...)); see docs/scaling.md. Solvers taking `mesh`: NeuralIVP, "
             "DTPINN, PINN.",
+    "adjoint": "`adjoint=` chooses how a time-stepping solve is differentiated (explicit RK, "
+               "ReversibleRK/ReversibleHeun/ALF, IMEXRK); see docs/gradients.md.",
     "checkpoint": "checkpoints are for long runs: NeuralIVP, DTPINN, PINN (and pds.train for "
                   "neural-ODE training); see docs/checkpoint.md.",
 }
@@ -83,6 +85,7 @@ def solve(
     throw: bool = True,
     progress: bool = False,
     key=None,
+    adjoint=None,
     **options,
 ):
     """Solve `problem` with `solver`; returns a `pdesolve.Solution`.
@@ -101,10 +104,17 @@ def solve(
     - `throw`: raise on failure (the default) or report it in `Solution.result`.
     - `progress`: show a tqdm progress bar (works inside `jit`; results are unchanged).
     - `key`: a JAX PRNG key for solvers that sample (NeuralIVP, PINNs).
+    - `adjoint`: how time-stepping solvers are differentiated: `RecursiveCheckpointAdjoint()`
+      (default for explicit RK), `DirectAdjoint()` (forward and reverse mode: `jax.jvp`,
+      `jax.jacfwd`, `jax.hessian`), `ForwardMode()`, `ReversibleAdjoint()` (default for
+      reversible solvers), `DiscreteAdjoint()` (default for `IMEXRK`). A solver refuses an
+      adjoint it cannot use, naming those it can (docs/gradients.md).
     - `options`: further solver-specific keyword arguments.
 
     Differentiable with `jax.grad` / `eqx.filter_grad` w.r.t. everything in `problem`;
-    each solver documents how it computes gradients.
+    each solver documents how it computes gradients. The returned `Solution` is a pytree:
+    it can be returned from `jax.jit`- and `jax.vmap`-ed functions (with per-member
+    `result` and `stats` under `vmap`).
     """
     if not isinstance(problem, AbstractProblem):
         raise TypeError(
@@ -122,20 +132,38 @@ def solve(
             f"{type(solver).__name__} cannot solve a {type(problem).__name__}. Solvers for "
             f"{type(problem).__name__}: {', '.join(valid) if valid else 'none registered'}."
         )
+    if adjoint is not None:
+        options = dict(options, adjoint=adjoint)
     _check_options(impl, solver, options)
     if saveat is None:
         saveat = SaveAt(t1=True)
     elif not isinstance(saveat, SaveAt):
         raise TypeError(f"`saveat` must be a pdesolve.SaveAt; got {type(saveat).__name__}.")
-    return impl(
-        problem,
-        solver,
-        saveat=saveat,
-        dt0=dt0,
-        controller=controller,
-        max_steps=max_steps,
-        throw=throw,
-        progress=progress,
-        key=key,
-        **options,
-    )
+    try:
+        return impl(
+            problem,
+            solver,
+            saveat=saveat,
+            dt0=dt0,
+            controller=controller,
+            max_steps=max_steps,
+            throw=throw,
+            progress=progress,
+            key=key,
+            **options,
+        )
+    except (TypeError, ValueError) as e:
+        _note_autodiff_mode(e, solver)
+        raise
+
+
+def _note_autodiff_mode(e: Exception, solver) -> None:
+    """Name the `adjoint=` that makes the requested autodiff mode work."""
+    msg = str(e)
+    if "forward-mode" in msg and "custom_vjp" in msg:
+        e.add_note(
+            f"pdesolve: forward-mode autodiff (jax.jvp, jax.jacfwd) through {type(solver).__name__} "
+            "needs solve(..., adjoint=pds.DirectAdjoint()) (forward and reverse mode, also "
+            "jax.hessian) or adjoint=pds.ForwardMode() (forward only, cheapest); the default "
+            "adjoint is reverse mode only. See docs/gradients.md."
+        )

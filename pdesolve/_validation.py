@@ -67,3 +67,17 @@ def check_float_tree(name: str, tree) -> None:
                 f"`{name}{jax.tree_util.keystr(path)}` has dtype {jnp.result_type(leaf)}; "
                 "states must be floating point, e.g. jnp.asarray(y0, dtype=float)."
             )
+
+
+def note_user_error(e: BaseException, what: str) -> None:
+    """Add pdesolve's context to an exception raised by a user's function, keeping its type
+    (re-raise with a bare `raise`). Exception types whose constructor is not `(message)`
+    (JAX's tracer errors) cannot be rebuilt, so the context goes in a note."""
+    note = f"pdesolve: {what} failed."
+    if isinstance(e, jax.errors.ConcretizationTypeError) or "Tracer" in type(e).__name__:
+        note += (
+            " The function branches on a traced value (a Python `if`, `while`, `bool()`, "
+            "`int()` or `float()` on an array): JAX traces it with abstract values. Use "
+            "jnp.where(cond, a, b) or jax.lax.cond instead."
+        )
+    e.add_note(note)

@@ -1,10 +1,11 @@
 """Explicit Runge–Kutta solvers for `NeuralODEProblem`.
 
-Gradients: discretise-then-differentiate. `jax.grad` through `solve` backpropagates
-through the exact discrete steps, with recursive online checkpointing
-(`equinox.internal.while_loop(kind="checkpointed")`): memory holds `checkpoints` copies of
-the loop state (default `O(sqrt(max_steps))`), never steps x stages of intermediates, at the
-price of recomputing steps in the backward pass.
+Gradients: discretise-then-differentiate, chosen by `solve(..., adjoint=...)`:
+`RecursiveCheckpointAdjoint(checkpoints=None)` (the default: backpropagation through the
+exact discrete steps with recursive online checkpointing, memory `checkpoints` loop states,
+default `O(sqrt(max_steps))`), `DirectAdjoint()` (forward and reverse mode, so `jax.jvp`,
+`jax.jacfwd` and `jax.hessian` work) or `ForwardMode()` (forward mode only, cheapest).
+See docs/gradients.md.
 """
 
 from typing import ClassVar
@@ -12,6 +13,7 @@ from typing import ClassVar
 import equinox as eqx
 
 from pdesolve import _tableau as tab
+from pdesolve._adjoint import AUTODIFF_ADJOINTS, RecursiveCheckpointAdjoint, resolve_adjoint
 from pdesolve._controllers import resolve_controller
 from pdesolve._integrate import integrate, validate
 from pdesolve._problems import NeuralODEProblem
@@ -24,13 +26,11 @@ from pdesolve._tableau import ButcherTableau
 class AbstractExplicitRK(AbstractSolver):
     """An explicit Runge–Kutta method given by a `ButcherTableau`.
 
-    `checkpoints`: number of checkpoints for reverse-mode differentiation; `None` picks
-    `O(sqrt(max_steps))` (at most one recomputation per step); larger values trade memory
-    for less recomputation.
+    Gradients are chosen with `solve(..., adjoint=...)`: `RecursiveCheckpointAdjoint`
+    (default), `DirectAdjoint` or `ForwardMode` (docs/gradients.md).
     """
 
     tableau: eqx.AbstractClassVar[ButcherTableau]
-    checkpoints: eqx.AbstractVar[int | None]
 
     @property
     def order(self) -> int:
@@ -56,9 +56,8 @@ def _make(name: str, tableau: ButcherTableau, text: str):
         name,
         (AbstractExplicitRK,),
         {
-            "__annotations__": {"tableau": ClassVar[ButcherTableau], "checkpoints": int | None},
+            "__annotations__": {"tableau": ClassVar[ButcherTableau]},
             "tableau": tableau,
-            "checkpoints": None,
             "__doc__": _doc(tableau, text),
             "__module__": __name__,
         },
@@ -82,11 +81,10 @@ class ExplicitRK(AbstractExplicitRK):
     """An explicit Runge–Kutta solver for a user-supplied `ButcherTableau`."""
 
     tableau: ButcherTableau  # pyright: ignore
-    checkpoints: int | None = None
 
 
 @eqx.filter_jit
-def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
+def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint):
     t0, t1 = problem.tspan
     return integrate(
         ode_rhs(problem),
@@ -101,18 +99,19 @@ def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, p
         max_steps=max_steps,
         throw=throw,
         progress=progress,
-        checkpoints=solver.checkpoints,
+        adjoint=adjoint,
         backward=problem.backward,
     )
 
 
 @register(NeuralODEProblem, AbstractExplicitRK)
-def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
+def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None):
     del key
+    adjoint = resolve_adjoint(adjoint, solver, RecursiveCheckpointAdjoint(), AUTODIFF_ADJOINTS)
     controller = resolve_controller(controller, dt0)
     t0, t1 = problem.tspan
     # Checks on concrete values first; the solve itself is compiled once per problem
     # structure (equinox.filter_jit), so repeated solves of one problem reuse it.
     validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps)
+    ts, ys, stats, result = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
+    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint)

@@ -11,13 +11,16 @@ solver (`lineax.LU`, the default) the stage matrix is factorised once and the fa
 reused across stages, steps and the trajectories of a batch, and their transpose by the
 adjoint; a factorisation is redone only when the step size or `A` changes.
 
-Gradients (`adjoint="discrete"`, the default) are the discrete adjoint of the IMEX stage
-equations (Zhang, Liu & Maulik 2023, eq. 5), a custom VJP of each step: the backward pass
-solves the transposed stage systems `(I − h ã_ii Aᵀ) λ^(i) = ...` with the transposed
-factors and pulls the stage cotangents through `G` with one vector-Jacobian product per
-stage. Steps are held by the shared integrator's recursive checkpointing, so memory holds a
-few step states — never every stage's internals. `adjoint="backprop"` differentiates the
-same forward scheme by plain autodiff through the linear solves (the reference).
+Gradients (`solve(..., adjoint=pds.DiscreteAdjoint())`, the default) are the discrete
+adjoint of the IMEX stage equations (Zhang, Liu & Maulik 2023, eq. 5), a custom VJP of each
+step: the backward pass solves the transposed stage systems `(I − h ã_ii Aᵀ) λ^(i) = ...`
+with the transposed factors and pulls the stage cotangents through `G` with one
+vector-Jacobian product per stage. Steps are held by the shared integrator's recursive
+checkpointing, so memory holds a few step states — never every stage's internals.
+`RecursiveCheckpointAdjoint()` differentiates the same forward scheme by plain autodiff
+through the linear solves (the reference); `DirectAdjoint()` and `ForwardMode()` do so in
+forward mode as well (`jax.jvp`, `jax.jacfwd`, `jax.hessian`; lineax's linear solves have
+JVP rules).
 
 Reference: H. Zhang, Y. Liu, R. Maulik, "Semi-implicit neural ordinary differential
 equations for learning chaotic systems", NeurIPS 2023 workshop (SINODE).
@@ -30,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 
+from pdesolve._adjoint import AUTODIFF_ADJOINTS, DiscreteAdjoint, resolve_adjoint
 from pdesolve._controllers import ConstantStepSize, resolve_controller
 from pdesolve._imex_tableau import IMEX_L2, IMEX_TABLEAUX, IMEXTableau
 from pdesolve._integrate import AbstractStepper, integrate, validate
@@ -67,10 +71,11 @@ class IMEXRK(AbstractSolver):
       stage matrix once per step size; iterative ones (`lx.GMRES`, `lx.BiCGStab`) stay
       matrix-free for operators too large to factorise, and their failure codes end the
       solve with `RESULTS.linear_solve_failed`.
-    - `adjoint`: `"discrete"` (SINODE's discrete adjoint, a custom VJP per step) or
-      `"backprop"` (autodiff through the same steps and linear solves).
-    - `checkpoints`: checkpoints of step states for reverse mode (default
-      `O(sqrt(max_steps))`).
+
+    Gradients: `solve(..., adjoint=pds.DiscreteAdjoint(checkpoints=None))` (SINODE's
+    discrete adjoint, a custom VJP per step; the default), `RecursiveCheckpointAdjoint()`
+    (autodiff through the same steps and linear solves), `DirectAdjoint()` or
+    `ForwardMode()` (forward mode; docs/gradients.md).
 
     **The problem:** `NeuralODEProblem(vector_field=G, y0, tspan, linear=A)` with `y0` one
     array: a single trajectory of shape `S`, or a batch `(B,) + S` when `A` acts on one
@@ -90,12 +95,8 @@ class IMEXRK(AbstractSolver):
 
     tableau: IMEXTableau = eqx.field(default=IMEX_L2, converter=_as_tableau)
     linear_solver: lx.AbstractLinearSolver = lx.LU()
-    adjoint: str = eqx.field(default="discrete", static=True)
-    checkpoints: int | None = None
 
     def __check_init__(self):
-        if self.adjoint not in ("discrete", "backprop"):
-            raise ValueError(f"IMEXRK(adjoint=...) must be 'discrete' or 'backprop'; got {self.adjoint!r}.")
         if not isinstance(self.linear_solver, lx.AbstractLinearSolver):
             raise TypeError(
                 f"IMEXRK(linear_solver=...) must be a lineax solver such as lx.LU() or "
@@ -417,19 +418,20 @@ def _check_problem(problem):
 
 
 @register(NeuralODEProblem, IMEXRK)
-def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
+def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None):
     del key
+    adjoint = resolve_adjoint(adjoint, solver, DiscreteAdjoint(), (DiscreteAdjoint, *AUTODIFF_ADJOINTS))
     _check_problem(problem)
     controller = resolve_controller(controller, dt0)
     t0, t1 = problem.tspan
     probe = _IMEXStepper(solver.tableau, None, None, None, None, None, 1.0, True)
     validate(probe, controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps)
+    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
+    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint)
 
 
 @eqx.filter_jit
-def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
+def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint):
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
     sign = -1.0 if problem.backward else 1.0
@@ -440,7 +442,7 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
     pA, op_static = eqx.partition(op, eqx.is_inexact_array)
     diagonals = tuple(sorted({d for d in solver.tableau.implicit_diagonal if d != 0.0}))
     linear = _Linear(op_static, solver.linear_solver, batched, sign, diagonals)
-    discrete = solver.adjoint == "discrete"
+    discrete = isinstance(adjoint, DiscreteAdjoint)
 
     pre = None
     if isinstance(controller, ConstantStepSize) and dt0 is not None and not linear.iterative:
@@ -467,7 +469,7 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
         max_steps=max_steps,
         throw=throw,
         progress=progress,
-        checkpoints=solver.checkpoints,
+        adjoint=adjoint,
         backward=problem.backward,
         mirrored_f=rhs,
     )

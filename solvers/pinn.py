@@ -57,6 +57,7 @@ from pdesolve._results import RESULTS
 from pdesolve._sharding import check_mesh, constrain_rows, replicate, shard_rows
 from pdesolve._solution import Solution
 from pdesolve._solve import AbstractSolver, register
+from pdesolve._validation import note_user_error
 
 __all__ = ["DTPINN", "PINN"]
 
@@ -761,10 +762,9 @@ def _build_model(solver, problem, shape, dtype, key):
     try:
         out = jax.eval_shape(model, jax.ShapeDtypeStruct((in_size,), dtype))
     except Exception as e:
-        raise type(e)(
-            f"Calling `model` on one input of shape ({in_size},) failed "
-            f"({'x' if problem.is_steady else '(x, t)'}): {e}"
-        ) from e
+        note_user_error(e, f"Calling `model` on one input of shape ({in_size},) "
+                           f"({'x' if problem.is_steady else '(x, t)'})")
+        raise
     if tuple(out.shape) not in ((), shape) and not (
         shape == () and len(out.shape) == 1
     ):

@@ -10,7 +10,10 @@ All three share one adjoint: the forward pass keeps only the final augmented sta
 accepted step times (O(steps) scalars); the backward pass runs the exact algebraic inverse
 of each step from the final state, and accumulates the vector-Jacobian products of the step
 at the reconstructed state. The gradient is that of the discrete forward scheme, up to the
-round-off of the reconstruction; the trajectory is never stored.
+round-off of the reconstruction; the trajectory is never stored. That is
+`solve(..., adjoint=pds.ReversibleAdjoint())`, the default; `RecursiveCheckpointAdjoint`,
+`DirectAdjoint` (forward and reverse mode) and `ForwardMode` differentiate the same forward
+steps by autodiff instead (docs/gradients.md).
 """
 
 import abc
@@ -20,6 +23,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from pdesolve._adjoint import AUTODIFF_ADJOINTS, ReversibleAdjoint, resolve_adjoint
 from pdesolve._controllers import resolve_controller
 from pdesolve._integrate import AbstractStepper, assemble_saved, integrate, validate
 from pdesolve._problems import NeuralODEProblem
@@ -307,10 +311,11 @@ class _VectorField(eqx.Module):
         return out if self.sign > 0 else jax.tree.map(jnp.negative, out)
 
 
-def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
+def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
+             adjoint=ReversibleAdjoint(), record_steps=True):
     p, state0 = vjp_arg
     stepper = _ForwardStepper(solver, f, p)
-    ts, ys, stats, result, record = integrate(
+    return integrate(
         None,
         stepper,
         s0,
@@ -322,10 +327,10 @@ def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, thr
         max_steps=max_steps,
         throw=throw,
         progress=progress,
-        record_steps=True,
+        adjoint=adjoint,
+        record_steps=record_steps,
         mirrored_f=lambda s, y: solver.augmented_rhs(f, s, y, p),
     )
-    return ts, ys, stats, result, record
 
 
 @eqx.filter_custom_vjp
@@ -385,8 +390,9 @@ def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, sa
 
 
 @register(NeuralODEProblem, AbstractReversibleSolver)
-def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key):
+def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None):
     del key
+    adjoint = resolve_adjoint(adjoint, solver, ReversibleAdjoint(), (ReversibleAdjoint, *AUTODIFF_ADJOINTS))
     if saveat.steps:
         raise ValueError(
             f"{type(solver).__name__} does not support SaveAt(steps=True): its gradient never "
@@ -401,12 +407,12 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
         )
     t0, t1 = problem.tspan
     validate(_ForwardStepper(solver, None, None), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps)
+    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
+    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint)
 
 
 @eqx.filter_jit
-def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
+def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint):
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
     sign = -1.0 if problem.backward else 1.0
@@ -421,9 +427,18 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress):
     inner_saveat = (
         type(saveat)(ts=sign * jnp.asarray(saveat.ts, dtype)) if saveat.ts is not None else type(saveat)(t1=True)
     )
-    ys_aug, final_state, (ts_in, stats, result) = _reversible_solve(
-        (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress
-    )
+    if isinstance(adjoint, ReversibleAdjoint):
+        ys_aug, final_state, (ts_in, stats, result) = _reversible_solve(
+            (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress
+        )
+    else:  # autodiff through the same forward steps (forward mode works here)
+        inner_saveat = type(saveat)(ts=inner_saveat.ts, t1=True)
+        ts_in, ys_aug, stats, result = _forward(
+            (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress,
+            adjoint=adjoint, record_steps=False,
+        )
+        final_state = jax.tree.map(lambda x: x[-1], ys_aug)
+        ys_aug = jax.tree.map(lambda x: x[:-1], ys_aug)
     at_ts = (saveat.ts, solver.output(ys_aug)) if saveat.ts is not None else None
     ts, ys = assemble_saved(saveat, (t0, problem.y0), at_ts, None, (t1, solver.output(final_state)), dtype)
     # (`throw` is applied inside the custom VJP's forward pass, which is never differentiated.)

@@ -158,12 +158,13 @@ def _field(seed, n):
 
 
 GRAD_TS = jnp.array([0.3, 0.7, 1.0])
+ADJOINTS = {"discrete": pds.DiscreteAdjoint(), "backprop": pds.RecursiveCheckpointAdjoint()}
 
 
 def _loss(params, name, adjoint, controller=None):
     field, a, y0, args = params
     prob = pds.NeuralODEProblem(field, y0, (0.0, 1.0), args, linear=a)
-    sol = pds.solve(prob, pds.IMEXRK(name, adjoint=adjoint), dt0=0.1, controller=controller,
+    sol = pds.solve(prob, pds.IMEXRK(name), adjoint=ADJOINTS[adjoint], dt0=0.1, controller=controller,
                     saveat=pds.SaveAt(ts=GRAD_TS), max_steps=64)
     return jnp.sum(sol.ys**2) + jnp.sum(jnp.sin(sol.ys))
 
@@ -237,7 +238,7 @@ def test_adjoint_with_adaptive_steps_and_operator_forms():
             def loss(p, adjoint=adjoint):
                 f, l, y = p
                 prob = pds.NeuralODEProblem(f, y, (0.0, 1.0), args, linear=l)
-                sol = pds.solve(prob, pds.IMEXRK("ARK4", adjoint=adjoint), controller=ctrl, max_steps=1024)
+                sol = pds.solve(prob, pds.IMEXRK("ARK4"), adjoint=ADJOINTS[adjoint], controller=ctrl, max_steps=1024)
                 return jnp.sum(sol.ys**2)
 
             grads[adjoint, k] = _flat(eqx.filter_grad(loss)((field, lin, y0)))
@@ -350,8 +351,9 @@ def test_bad_input():
                   pds.IMEXRK(), dt0=0.1)
     with pytest.raises(ValueError, match="tableau"):
         pds.IMEXRK("RK4")
-    with pytest.raises(ValueError, match="adjoint"):
-        pds.IMEXRK(adjoint="continuous")
+    with pytest.raises(ValueError, match="IMEXRK cannot use ReversibleAdjoint; it takes: DiscreteAdjoint"):
+        pds.solve(pds.NeuralODEProblem(f, jnp.ones(2), (0.0, 1.0), linear=-jnp.eye(2)), pds.IMEXRK(), dt0=0.1,
+                  adjoint=pds.ReversibleAdjoint())
     with pytest.raises(TypeError, match="linear_solver"):
         pds.IMEXRK(linear_solver="lu")
     with pytest.raises(ValueError, match="linear"):

@@ -1,0 +1,143 @@
+"""How gradients of a time-stepping solve are computed: the `adjoint=` argument of `solve`.
+
+The vocabulary is diffrax's and SciMLSensitivity's. Every time-stepping solver takes
+`RecursiveCheckpointAdjoint`, `DirectAdjoint` and `ForwardMode` (autodiff through its own
+discrete steps); method-specific adjoints (`ReversibleAdjoint`, `DiscreteAdjoint`) are
+accepted only by the solvers they belong to. `solve` refuses any other pairing with a
+message naming the adjoints the solver takes.
+
+| adjoint | reverse mode (`grad`, `jacrev`) | forward mode (`jvp`, `jacfwd`) | memory (reverse) | gradient |
+|---|---|---|---|---|
+| `RecursiveCheckpointAdjoint(checkpoints)` | yes | no | `checkpoints` loop states | exact for the discrete scheme |
+| `DirectAdjoint()` | yes | yes (also `hessian`) | `O(max_steps)` loop states | exact for the discrete scheme |
+| `ForwardMode()` | no | yes, cheapest | none | exact for the discrete scheme |
+| `ReversibleAdjoint()` | yes | no | `O(1)` states (+ step times) | exact up to reconstruction round-off |
+| `DiscreteAdjoint(checkpoints)` | yes | no | `checkpoints` step states | exact for the discrete scheme |
+
+In every case the step sizes chosen by an adaptive controller are held fixed in the
+derivative (the standard discretise-then-differentiate convention, as in PETSc's
+TSAdjoint): the controller's inputs are not differentiated.
+"""
+
+import abc
+
+import equinox as eqx
+
+
+class AbstractAdjoint(eqx.Module):
+    """How `solve` differentiates a time-stepping solve. Pass an instance as
+    `solve(..., adjoint=...)`.
+
+    `loop_kind` is the kind of `equinox.internal.while_loop` that runs the steps
+    (`"checkpointed"`, `"bounded"` or `"lax"`), `checkpoints` its checkpoint count.
+    """
+
+    @property
+    @abc.abstractmethod
+    def loop_kind(self) -> str: ...
+
+    @property
+    def checkpoints(self) -> int | None:
+        return None
+
+
+def _check_checkpoints(checkpoints, who):
+    if checkpoints is not None and (isinstance(checkpoints, bool) or not isinstance(checkpoints, int) or checkpoints < 1):
+        raise ValueError(f"{who}(checkpoints=...) must be a positive int or None; got {checkpoints!r}.")
+
+
+class RecursiveCheckpointAdjoint(AbstractAdjoint):
+    """Backpropagation through the solver's discrete steps with recursive online
+    checkpointing (Stumm & Walther 2010, via `equinox.internal.while_loop`): memory holds
+    `checkpoints` copies of the loop state (default `O(sqrt(max_steps))`, at most one
+    recomputation per step), never steps x stages of intermediates. The default for
+    explicit Runge–Kutta methods. Reverse mode only (`jax.grad`, `jax.jacrev`); for
+    `jax.jvp`, `jax.jacfwd` or `jax.hessian` use `DirectAdjoint` or `ForwardMode`.
+    """
+
+    checkpoints: int | None = None  # pyright: ignore
+
+    def __check_init__(self):
+        _check_checkpoints(self.checkpoints, "RecursiveCheckpointAdjoint")
+
+    @property
+    def loop_kind(self):
+        return "checkpointed"
+
+
+class DirectAdjoint(AbstractAdjoint):
+    """Differentiate the loop directly: a bounded loop (nested scans of depth
+    `log_16(max_steps)`) that supports both reverse and forward mode, so `jax.jvp`,
+    `jax.jacfwd`, `jax.jacrev` and `jax.hessian` all work. Reverse mode stores the loop
+    state of every step, `O(max_steps)` memory, and the forward solve is somewhat slower
+    than with the other adjoints: prefer `RecursiveCheckpointAdjoint` for plain gradients
+    and `ForwardMode` for Jacobian-vector products.
+    """
+
+    @property
+    def loop_kind(self):
+        return "bounded"
+
+
+class ForwardMode(AbstractAdjoint):
+    """Forward-mode differentiation only (`jax.jvp`, `jax.jacfwd`), through a plain
+    `lax.while_loop`: no memory beyond the tangents, the cheapest choice when there are
+    fewer inputs than outputs (sensitivities of a few parameters, Lyapunov exponents).
+    Reverse mode (`jax.grad`) raises; use `RecursiveCheckpointAdjoint` for that.
+    """
+
+    @property
+    def loop_kind(self):
+        return "lax"
+
+
+class ReversibleAdjoint(AbstractAdjoint):
+    """The reversible adjoint of `ReversibleRK`, `ReversibleHeun` and `ALF` (McCallum &
+    Foster 2024; Kidger et al. 2021): the backward pass reconstructs each state by the
+    step's exact algebraic inverse from the final state, so memory is `O(1)` in the number
+    of steps (plus the accepted step times). The default for those solvers. Reverse mode
+    only; for forward mode pass `DirectAdjoint` or `ForwardMode` to the same solver.
+    """
+
+    @property
+    def loop_kind(self):
+        # The forward solve inside the custom VJP is never differentiated by JAX.
+        return "lax"
+
+
+class DiscreteAdjoint(AbstractAdjoint):
+    """The discrete adjoint of `IMEXRK` (Zhang, Liu & Maulik 2023, SINODE eq. 5): a custom
+    VJP per step that solves the transposed stage systems with the transposed LU factors,
+    with steps held by recursive checkpointing (`checkpoints` step states, default
+    `O(sqrt(max_steps))`). The default for `IMEXRK`. Reverse mode only.
+    """
+
+    checkpoints: int | None = None  # pyright: ignore
+
+    def __check_init__(self):
+        _check_checkpoints(self.checkpoints, "DiscreteAdjoint")
+
+    @property
+    def loop_kind(self):
+        return "checkpointed"
+
+
+AUTODIFF_ADJOINTS = (RecursiveCheckpointAdjoint, DirectAdjoint, ForwardMode)
+
+
+def resolve_adjoint(adjoint, solver, default: AbstractAdjoint, allowed: tuple[type, ...]) -> AbstractAdjoint:
+    """`adjoint` (or `default` when `None`), checked against the types `solver` takes."""
+    if adjoint is None:
+        return default
+    if not isinstance(adjoint, AbstractAdjoint):
+        raise TypeError(
+            f"`adjoint` must be a pdesolve adjoint such as pds.RecursiveCheckpointAdjoint(), "
+            f"pds.DirectAdjoint() or pds.ForwardMode(); got {adjoint!r}."
+        )
+    if not isinstance(adjoint, allowed):
+        names = ", ".join(t.__name__ for t in allowed)
+        raise ValueError(
+            f"{type(solver).__name__} cannot use {type(adjoint).__name__}; it takes: {names} "
+            f"(default {type(default).__name__}). See docs/gradients.md."
+        )
+    return adjoint
