@@ -18,6 +18,7 @@ FAST = [
     "checkpoint.md",
     "getting-started.md",
     "custom-controller.md",
+    "gradients.md",
     "explicit-rk.md",
     "reversible.md",
     "imex.md",
