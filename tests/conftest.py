@@ -45,3 +45,17 @@ def _release_compiled_programs():
     if _map_count() > _MAX_MAPS:
         jax.clear_caches()
         gc.collect()
+
+
+# A module that compiles hundreds of programs (the gradient matrix: ~140 maps per compiled
+# program; its full product segfaulted inside XLA after ~470 programs) also checks between
+# tests, at a higher threshold so that sharing within the module is kept.
+_MAX_MAPS_IN_MODULE = 45000
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs_in_long_modules():
+    yield
+    if _map_count() > _MAX_MAPS_IN_MODULE:
+        jax.clear_caches()
+        gc.collect()
