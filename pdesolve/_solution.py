@@ -68,6 +68,13 @@ class Solution(eqx.Module):
     def evaluator(self):
         return self._meta()[2]
 
+    def __repr__(self):
+        parts = [f"{name}={eqx.tree_pformat(value)}" for name, value in
+                 (("ts", self.ts), ("ys", self.ys), ("result", self.result), ("solver", self.solver))]
+        parts.append(f"problem={type(self.problem).__name__}(...)")
+        parts.append(f"stats={{{', '.join(self.stats)}}}")
+        return "Solution(" + ", ".join(parts) + ")"
+
     @property
     def successful(self):
         return self.result == RESULTS.successful
