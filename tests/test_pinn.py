@@ -112,8 +112,11 @@ def test_progress_bar_does_not_change_results(robin_dt, capsys):
 
 def test_nonlinear_poisson_comparable_to_pinn():
     prob = P.nonlinear_poisson_disk()
-    dt = pds.solve(prob, pds.DTPINN(n_nodes=300, **SMALL), max_steps=600)
-    ad = pds.solve(prob, pds.PINN(n_nodes=300, **SMALL), max_steps=600)
+    # 1200 L-BFGS steps: at 600 DTPINN sat on a loss plateau (error 0.115 vs PINN's 0.037,
+    # with numpy 2.4.6 / scipy 1.17.1 on 2026-12-02, the same at the previous commit) and
+    # left it shortly after (0.011 vs 0.0075 at 1200): the ratio bound needs converged runs.
+    dt = pds.solve(prob, pds.DTPINN(n_nodes=300, **SMALL), max_steps=1200)
+    ad = pds.solve(prob, pds.PINN(n_nodes=300, **SMALL), max_steps=1200)
     assert dt.stats["operators"]["pde"] == [("laplacian",), ("value",)]
     e_dt, e_ad = dt.stats["relative_l2_error"], ad.stats["relative_l2_error"]
     assert e_dt <= 0.15 and e_ad <= 0.15, (e_dt, e_ad)
