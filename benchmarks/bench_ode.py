@@ -1,7 +1,7 @@
 """Neural ODE forward solve and gradient: pdesolve vs diffrax, same tableau, same steps.
 
-For each case (an MLP vector field of some size) and each method (RK4, Dopri5) this times,
-in one run and on the same inputs:
+Base rows (`--rows base`). For each case (an MLP vector field of some size) and each method
+(RK4, Dopri5) this times, in one run and on the same inputs:
 
 * forward: `y(t1)` (and the step count) of `dy/dt = mlp(y)` on [0, 1] with 1000 constant
   steps (dt = 1e-3);
@@ -18,6 +18,32 @@ again with N = 4096 (pdesolve's default max_steps; 90 checkpoints).
 diffrax 0.7.2 has no classical RK4 solver class; the benchmark builds one from diffrax's own
 `ButcherTableau` + `AbstractERK` (its zero error weights are unused under ConstantStepSize).
 
+Feature rows (`--rows new`; by default on the tiny case, `--feature-cases` for others), each
+pdesolve vs diffrax with the same configuration, each timed as a forward pass and a derivative:
+
+* `saveat-ts-pid`: Dopri5, adaptive steps from dt0=None (automatic initial step on both sides),
+  max_steps=4096, saving at `ts = linspace(0, 1, 21)` (ts[0] == t0); derivative `jax.grad` of
+  `sum(ys**2)` over all saved states w.r.t. the MLP parameters and `y0`, RecursiveCheckpointAdjoint
+  on both sides (pdesolve's default).
+    pdesolve: `pds.solve(..., pds.Dopri5(), controller=pds.PIDController(rtol=1e-6, atol=1e-8),
+              saveat=pds.SaveAt(ts=ts), max_steps=4096)`
+    diffrax:  `diffeqsolve(..., Dopri5(), 0, 1, None, y0, PIDController(rtol=1e-6, atol=1e-8,
+              step_ts=ts), SaveAt(ts=ts), max_steps=4096, adjoint=RecursiveCheckpointAdjoint())`
+  pdesolve's `SaveAt(ts)` clips steps to land on every saved time (no interpolation), so the
+  like-for-like diffrax call passes `step_ts=ts`, which does the same. The full run adds a row
+  `saveat-ts-pid (dfx interp)` with diffrax's default (no `step_ts`: dense-output interpolation
+  at ts), which takes far fewer steps on a smooth problem; it is not a like-for-like comparison.
+* `vmap-grad-pid`: the same solve with SaveAt(t1=True), `jax.jit(jax.vmap(f, in_axes=(None, 0)))`
+  of the forward and of `jax.grad(sum(y(t1)**2))` over a batch of 8 random y0 (PRNGKey(1)).
+* `jacfwd ForwardMode` / `jacfwd DirectAdjoint`: `jax.jit(jax.jacfwd(y0 -> y(t1)))` with 100
+  constant steps of dt=1e-2 (max_steps=100), RK4 and Dopri5, `adjoint=pds.ForwardMode()` vs
+  `diffrax.ForwardMode()` and `pds.DirectAdjoint()` vs `diffrax.DirectAdjoint()`; the forward
+  pass under the same adjoint is timed too.
+The guard for these rows: saved values and derivatives agree to 1e-5 relative under PID (the
+two PID controllers are separate implementations; step counts are reported for both sides but
+need not match) and to 1e-9 with constant steps (which must take the same 100 steps); every
+derivative must be finite.
+
 Everything is float64, jitted, compiled once (compile time reported separately), then the
 median of `--repeats` calls (default 5, more for fast calls); pdesolve and diffrax alternate
 call by call after one warm-up call each, and a row slower than diffrax is re-measured with
@@ -28,8 +54,9 @@ final states, the gradients and the step counts of the two libraries.
 
 Ratio = pdesolve time / diffrax time. Target <= 1.0; above 1.25 is a defect.
 
-    python benchmarks/bench_ode.py            # full run (~2-3 min on 2 CPU cores)
+    python benchmarks/bench_ode.py            # full run, base + feature rows (~5 min on 2 CPU cores)
     python benchmarks/bench_ode.py --quick    # smoke run
+    python benchmarks/bench_ode.py --rows new # feature rows only (--rows base: base rows only)
     python benchmarks/bench_ode.py --platform cpu   # force a platform (default: JAX's choice;
                                                     # runs unchanged on a GPU)
     python benchmarks/bench_ode.py --cases tiny --max-steps 1000 4096   # a subset
@@ -69,6 +96,15 @@ QUICK_CASES = ["linear", "tiny"]
 # gradient checkpoints: 90 instead of 44), since the checkpoint count depends on max_steps.
 EXTRA_RUNS = [("tiny", 4096)]
 
+# Feature rows (`--rows new`): adaptive PID stepping with SaveAt(ts), vmap(grad) under PID,
+# and forward-mode Jacobians with constant steps.
+PID_RTOL, PID_ATOL, PID_MAX_STEPS = 1e-6, 1e-8, 4096
+N_SAVE_TS = 21  # SaveAt(ts=linspace(t0, t1, 21)); ts[0] == t0
+VMAP_BATCH = 8
+JAC_DT, JAC_STEPS = 1e-2, 100  # jacfwd rows: 100 constant steps, max_steps = 100
+PID_TOL, FIXED_TOL = 1e-5, 1e-9  # relative agreement required between the libraries
+FEATURE_CASES = ["tiny"]
+
 
 def main(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
@@ -82,7 +118,23 @@ def main(argv=None):
         help="max_steps on both sides (sets the number of gradient checkpoints); several values "
         "allowed; default 1000 for every case, plus tiny with 4096 in the full run",
     )
+    parser.add_argument(
+        "--rows",
+        nargs="+",
+        choices=["base", "new"],
+        default=["base", "new"],
+        help="base: the constant-step forward/gradient rows; new: the feature rows (SaveAt(ts) under "
+        "PID, vmap(grad) under PID, jacfwd with ForwardMode / DirectAdjoint); default both",
+    )
+    parser.add_argument(
+        "--feature-cases",
+        nargs="+",
+        choices=[c for c in CASES if c != "linear"],
+        default=FEATURE_CASES,
+        help="cases for the feature rows (default: tiny)",
+    )
     opts = parser.parse_args(argv)
+    row_sets, feature_cases = set(opts.rows), opts.feature_cases
     apply_platform(opts.platform)
 
     import jax
@@ -157,33 +209,45 @@ def main(argv=None):
     dfx_solvers = {"RK4": DiffraxRK4(), "Dopri5": diffrax.Dopri5()}
 
     # ------------------------------------------------------------------ solves
-    def pds_forward(method, max_steps, static):
+    def pds_forward(method, max_steps, static, *, dt0=DT, controller=None, saveat=None, adjoint=None,
+                    all_ys=False):
+        """pdesolve solve of the MLP field; returns (y(t1) or all saved ys, num_steps).
+        `controller`, `saveat` and `adjoint` left as None take pdesolve's defaults
+        (ConstantStepSize given dt0, SaveAt(t1=True), RecursiveCheckpointAdjoint())."""
+
         def fwd(params, y0):
             sol = pds.solve(
                 pds.NeuralODEProblem(eqx.combine(params, static), y0, (T0, T1)),
                 pds_solvers[method],
-                dt0=DT,
+                dt0=dt0,
                 max_steps=max_steps,
+                controller=controller,
+                saveat=saveat,
+                adjoint=adjoint,
             )
-            return sol.ys[-1], sol.stats["num_steps"]
+            return (sol.ys if all_ys else sol.ys[-1]), sol.stats["num_steps"]
 
         return fwd
 
-    def dfx_forward(method, max_steps, static):
+    def dfx_forward(method, max_steps, static, *, dt0=DT, controller=None, saveat=None, adjoint=None,
+                    all_ys=False):
+        """diffrax twin of `pds_forward`; None means ConstantStepSize(), SaveAt(t1=True),
+        RecursiveCheckpointAdjoint()."""
+
         def fwd(params, y0):
             sol = diffrax.diffeqsolve(
                 diffrax.ODETerm(eqx.combine(params, static)),
                 dfx_solvers[method],
                 T0,
                 T1,
-                DT,
+                dt0,
                 y0,
-                stepsize_controller=diffrax.ConstantStepSize(),
-                saveat=diffrax.SaveAt(t1=True),
+                stepsize_controller=controller or diffrax.ConstantStepSize(),
+                saveat=saveat or diffrax.SaveAt(t1=True),
                 max_steps=max_steps,
-                adjoint=diffrax.RecursiveCheckpointAdjoint(),
+                adjoint=adjoint or diffrax.RecursiveCheckpointAdjoint(),
             )
-            return sol.ys[-1], sol.stats["num_steps"]
+            return (sol.ys if all_ys else sol.ys[-1]), sol.stats["num_steps"]
 
         return fwd
 
@@ -217,6 +281,51 @@ def main(argv=None):
         den = np.sqrt(sum(float(jnp.sum(y**2)) for y in lb))
         return num / max(den, 1e-300)
 
+    def all_finite(tree):
+        return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(tree))
+
+    def measure(fns, args):
+        """Time compiled `fns` (name -> fn) on `args` (name -> tuple), alternating calls; a
+        pdesolve median above diffrax's is confirmed by a second, longer round (2-core machines
+        are noisy) and the medians are then taken over both rounds' samples.
+        Returns (timing, remeasured)."""
+        timing = time_interleaved(fns, args, repeats=repeats, min_total_s=0.0 if opts.quick else 0.3)
+        if opts.quick or timing["pdesolve"]["median_s"] <= TARGET * timing["diffrax"]["median_s"]:
+            return timing, False
+        again = time_interleaved(fns, args, repeats=2 * repeats, warmup=0)
+        for name in fns:
+            ts = timing[name]["times_s"] + again[name]["times_s"]
+            timing[name] = dict(median_s=statistics.median(ts), min_s=min(ts), times_s=ts)
+        return timing, True
+
+    def timing_fields(timing, remeasured, tcp, tcd):
+        """The timing part of a result row (ms, ratio, verdict, compile s, raw samples)."""
+        mp, md = timing["pdesolve"]["median_s"], timing["diffrax"]["median_s"]
+        ratio = mp / md
+        return dict(
+            pdesolve_ms=1e3 * mp,
+            diffrax_ms=1e3 * md,
+            pdesolve_min_ms=1e3 * timing["pdesolve"]["min_s"],
+            diffrax_min_ms=1e3 * timing["diffrax"]["min_s"],
+            floor_ms=1e3 * timing["floor"]["median_s"] if "floor" in timing else None,
+            ratio=ratio,
+            ratio_of_minima=timing["pdesolve"]["min_s"] / timing["diffrax"]["min_s"],
+            verdict="ok" if ratio <= TARGET else ("slower" if ratio <= DEFECT else "DEFECT"),
+            repeats=len(timing["pdesolve"]["times_s"]),
+            remeasured=remeasured,
+            pdesolve_compile_s=tcp,
+            diffrax_compile_s=tcd,
+            pdesolve_times_s=timing["pdesolve"]["times_s"],
+            diffrax_times_s=timing["diffrax"]["times_s"],
+        )
+
+    def print_row(tag, what, r):
+        print(
+            f"  {tag:28s} {what:9s} pdesolve {r['pdesolve_ms']:9.3f} ms  diffrax {r['diffrax_ms']:9.3f} ms  "
+            f"ratio {r['ratio']:5.2f} (min {r['ratio_of_minima']:4.2f})  {r['verdict']}",
+            flush=True,
+        )
+
     # ------------------------------------------------------------------ run
     info = machine_info()
     print(
@@ -225,7 +334,7 @@ def main(argv=None):
     )
     rows, checks = [], []
     key = jax.random.PRNGKey(0)
-    for case, max_steps in runs:
+    for case, max_steps in runs if "base" in row_sets else []:
         vf, y0 = build(case, key)
         params, static = eqx.partition(vf, eqx.is_inexact_array)
         n_params = sum(x.size for x in jax.tree.leaves(params))
@@ -240,28 +349,9 @@ def main(argv=None):
                 fns = {"pdesolve": cp, "diffrax": cd}
                 if what == "forward":
                     fns["floor"] = compile_jit(floor_forward(method, static), params, y0)[0]
-                timing = time_interleaved(
-                    fns,
-                    {name: (params, y0) for name in fns},
-                    repeats=repeats,
-                    min_total_s=0.0 if opts.quick else 0.3,
-                )
-                remeasured = False
-                if not opts.quick and timing["pdesolve"]["median_s"] > TARGET * timing["diffrax"]["median_s"]:
-                    # Confirm a miss with a second, longer round (2-core machines are noisy);
-                    # medians are then taken over both rounds' samples.
-                    again = time_interleaved(
-                        fns, {name: (params, y0) for name in fns}, repeats=2 * repeats, warmup=0
-                    )
-                    for name in fns:
-                        ts = timing[name]["times_s"] + again[name]["times_s"]
-                        timing[name] = dict(median_s=statistics.median(ts), min_s=min(ts), times_s=ts)
-                    remeasured = True
-                mp, md = timing["pdesolve"]["median_s"], timing["diffrax"]["median_s"]
-                ratio = mp / md
-                ratio_min = timing["pdesolve"]["min_s"] / timing["diffrax"]["min_s"]
-                verdict = "ok" if ratio <= TARGET else ("slower" if ratio <= DEFECT else "DEFECT")
+                timing, remeasured = measure(fns, {name: (params, y0) for name in fns})
                 row = dict(
+                    row="constant-step",
                     case=case,
                     description=CASES[case][0],
                     state_shape=list(y0.shape),
@@ -269,20 +359,8 @@ def main(argv=None):
                     method=method,
                     max_steps=max_steps,
                     what=what,
-                    pdesolve_ms=1e3 * mp,
-                    diffrax_ms=1e3 * md,
-                    pdesolve_min_ms=1e3 * timing["pdesolve"]["min_s"],
-                    diffrax_min_ms=1e3 * timing["diffrax"]["min_s"],
-                    floor_ms=1e3 * timing["floor"]["median_s"] if "floor" in timing else None,
-                    ratio=ratio,
-                    ratio_of_minima=ratio_min,
-                    verdict=verdict,
-                    repeats=len(timing["pdesolve"]["times_s"]),
-                    remeasured=remeasured,
-                    pdesolve_compile_s=tcp,
-                    diffrax_compile_s=tcd,
-                    pdesolve_times_s=timing["pdesolve"]["times_s"],
-                    diffrax_times_s=timing["diffrax"]["times_s"],
+                    config="ConstantStepSize dt=1e-3, SaveAt(t1), RecursiveCheckpointAdjoint",
+                    **timing_fields(timing, remeasured, tcp, tcd),
                 )
                 # Correctness guard: same final state, step count and gradient.
                 if what == "forward":
@@ -292,11 +370,7 @@ def main(argv=None):
                 else:
                     row["gradient_rel_diff"] = rel_diff(cp(params, y0), cd(params, y0))
                 rows.append(row)
-                print(
-                    f"  {tag:24s} {what:8s} pdesolve {1e3 * mp:9.3f} ms  diffrax {1e3 * md:9.3f} ms  "
-                    f"ratio {ratio:5.2f} (min {ratio_min:4.2f})  {verdict}",
-                    flush=True,
-                )
+                print_row(tag, what, row)
             grad_rel = rows[-1]["gradient_rel_diff"]
             ok = (
                 int(sp) == int(sd) == n_steps
@@ -317,7 +391,98 @@ def main(argv=None):
                 )
             )
 
+    # ------------------------------------------------------------------ feature rows
+    # Adaptive stepping, batched gradients and forward-mode Jacobians (see the module docstring).
+    # Each entry: (row, case, method, what, pdesolve fn, diffrax fn, args, is_pid, config).
+    feature_rows, feature_checks = [], []
+    pid = dict(rtol=PID_RTOL, atol=PID_ATOL)
+    save_ts = jnp.linspace(T0, T1, N_SAVE_TS)
+    for case in feature_cases if "new" in row_sets else []:
+        vf, y0 = build(case, key)
+        params, static = eqx.partition(vf, eqx.is_inexact_array)
+        y0_batch = jax.random.normal(jax.random.PRNGKey(1), (VMAP_BATCH,) + y0.shape, jnp.float64)
+        specs = []
+        # 1. SaveAt(ts) with ts[0] == t0 under PID (Dopri5, dt0=None, max_steps=4096).
+        fp = pds_forward("Dopri5", PID_MAX_STEPS, static, dt0=None, controller=pds.PIDController(**pid),
+                         saveat=pds.SaveAt(ts=save_ts), all_ys=True)
+        gp = gradient(fp)  # one object for both diffrax variants, so it is compiled once
+        for label, dfx_pid in (
+            # Like for like: pdesolve lands on every saved time, so diffrax is told to as well.
+            ("saveat-ts-pid", diffrax.PIDController(**pid, step_ts=save_ts)),
+            # diffrax's own default: dense-output interpolation at ts, so fewer steps.
+            ("saveat-ts-pid (dfx interp)", diffrax.PIDController(**pid)),
+        ):
+            fd = dfx_forward("Dopri5", PID_MAX_STEPS, static, dt0=None, controller=dfx_pid,
+                             saveat=diffrax.SaveAt(ts=save_ts), all_ys=True)
+            cfg = (f"Dopri5, PID(rtol={PID_RTOL:g}, atol={PID_ATOL:g}), dt0=None, SaveAt(ts=linspace(0,1,"
+                   f"{N_SAVE_TS})), RCA" + (", dfx step_ts=ts" if "interp" not in label else ", dfx interpolates"))
+            specs.append((label, "forward", fp, fd, (params, y0), True, cfg))
+            specs.append((label, "gradient", gp, gradient(fd), (params, y0), True, cfg))
+        # 2. vmap(grad) under PID over a batch of y0, SaveAt(t1=True).
+        fp = pds_forward("Dopri5", PID_MAX_STEPS, static, dt0=None, controller=pds.PIDController(**pid))
+        fd = dfx_forward("Dopri5", PID_MAX_STEPS, static, dt0=None, controller=diffrax.PIDController(**pid))
+        cfg = f"Dopri5, PID(rtol={PID_RTOL:g}, atol={PID_ATOL:g}), dt0=None, SaveAt(t1), RCA, vmap over {VMAP_BATCH} y0"
+        batched = lambda f: jax.vmap(f, in_axes=(None, 0))  # noqa: E731
+        specs.append(("vmap-grad-pid", "vmap fwd", batched(fp), batched(fd), (params, y0_batch), True, cfg))
+        specs.append(("vmap-grad-pid", "vmap(grad)", batched(gradient(fp)), batched(gradient(fd)),
+                      (params, y0_batch), True, cfg))
+        # 3. jacfwd of y0 -> y(t1), constant steps, ForwardMode and DirectAdjoint.
+        for method in opts.methods:
+            for label, pds_adj, dfx_adj in (
+                ("jacfwd ForwardMode", pds.ForwardMode(), diffrax.ForwardMode()),
+                ("jacfwd DirectAdjoint", pds.DirectAdjoint(), diffrax.DirectAdjoint()),
+            ):
+                fp = pds_forward(method, JAC_STEPS, static, dt0=JAC_DT, adjoint=pds_adj)
+                fd = dfx_forward(method, JAC_STEPS, static, dt0=JAC_DT, adjoint=dfx_adj)
+                jac = lambda f: jax.jacfwd(lambda p, y: f(p, y)[0], argnums=1)  # noqa: E731
+                cfg = f"{method}, ConstantStepSize dt={JAC_DT:g} ({JAC_STEPS} steps), max_steps={JAC_STEPS}, {type(pds_adj).__name__}"
+                specs.append((label, "forward", fp, fd, (params, y0), False, cfg))
+                specs.append((label, "jacfwd", jac(fp), jac(fd), (params, y0), False, cfg))
+
+        method_of = lambda cfg: cfg.split(",")[0]  # noqa: E731
+        outputs, compiled = {}, {}
+        for label, what, fn_p, fn_d, args, is_pid, cfg in specs:
+            like_for_like = not label.endswith("(dfx interp)")
+            if opts.quick and not like_for_like:
+                continue
+            if id(fn_p) not in compiled:
+                compiled[id(fn_p)] = compile_jit(fn_p, *args)
+            cp, tcp = compiled[id(fn_p)]
+            cd, tcd = compile_jit(fn_d, *args)
+            timing, remeasured = measure({"pdesolve": cp, "diffrax": cd}, {"pdesolve": args, "diffrax": args})
+            row = dict(
+                row=label, case=case, description=CASES[case][0], state_shape=list(y0.shape),
+                n_params=int(sum(x.size for x in jax.tree.leaves(params))), method=method_of(cfg),
+                max_steps=PID_MAX_STEPS if is_pid else JAC_STEPS, what=what, config=cfg,
+                **timing_fields(timing, remeasured, tcp, tcd),
+            )
+            if not like_for_like:
+                # diffrax interpolates at ts and takes fewer steps: the ratio is informative
+                # (what pdesolve's clip-to-ts SaveAt costs) but not a like-for-like verdict.
+                row.update(like_for_like=False, raw_verdict=row["verdict"], verdict="not like-for-like")
+            feature_rows.append(row)
+            print_row(f"{case}/{label}", what, row)
+            outputs[(label, method_of(cfg), what)] = (cp(*args), cd(*args), is_pid, cfg)
+
+        # Correctness guard: values (with step counts) and derivatives agree, derivatives finite.
+        for (label, method, what), (out_p, out_d, is_pid, cfg) in outputs.items():
+            if what in ("forward", "vmap fwd"):
+                continue
+            (vp, sp), (vd, sd) = outputs[(label, method, "vmap fwd" if what == "vmap(grad)" else "forward")][:2]
+            sp, sd = np.asarray(sp).ravel().tolist(), np.asarray(sd).ravel().tolist()
+            tol = PID_TOL if is_pid else FIXED_TOL
+            value_rel, deriv_rel = rel_diff(vp, vd), rel_diff(out_p, out_d)
+            finite = all_finite(out_p) and all_finite(out_d)
+            same_steps = sp == sd
+            ok = value_rel <= tol and deriv_rel <= tol and finite and (is_pid or (same_steps and sp[0] == JAC_STEPS))
+            feature_checks.append(dict(
+                row=label, case=case, method=method, what=what, pdesolve_steps=sp, diffrax_steps=sd,
+                same_steps=same_steps, value_rel_diff=value_rel, derivative_rel_diff=deriv_rel, tolerance=tol,
+                finite=finite, ok=bool(ok),
+            ))
+
     # ------------------------------------------------------------------ report
+    all_rows = rows + feature_rows
     print()
     print(
         "Timings (median ms; ratio = pdesolve / diffrax of the medians, ratio(min) of the fastest "
@@ -326,37 +491,63 @@ def main(argv=None):
     )
     print(
         format_table(
-            ["case", "method", "N", "pass", "pdesolve ms", "diffrax ms", "ratio", "ratio(min)", "target",
+            ["row", "case", "method", "N", "pass", "pdesolve ms", "diffrax ms", "ratio", "ratio(min)", "target",
              "verdict", "f-evals only ms"],
             [
-                [r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_ms"], r["diffrax_ms"],
+                [r["row"], r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_ms"], r["diffrax_ms"],
                  f"{r['ratio']:.2f}", f"{r['ratio_of_minima']:.2f}", "<=1.0", r["verdict"],
                  "" if r["floor_ms"] is None else r["floor_ms"]]
-                for r in rows
+                for r in all_rows
             ],
         )
     )
+    if feature_rows:
+        print("\nFeature-row configurations (identical on both sides unless noted)")
+        for cfg in dict.fromkeys(r["row"] + ": " + r["config"] for r in feature_rows):
+            print(f"  {cfg}")
     print()
     print("Compile times (s)")
     print(
         format_table(
-            ["case", "method", "N", "pass", "pdesolve s", "diffrax s"],
-            [[r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_compile_s"], r["diffrax_compile_s"]]
-             for r in rows],
+            ["row", "case", "method", "N", "pass", "pdesolve s", "diffrax s"],
+            [[r["row"], r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_compile_s"],
+              r["diffrax_compile_s"]] for r in all_rows],
         )
     )
-    print()
-    print("Correctness guard (same final state, gradient and step count)")
-    print(
-        format_table(
-            ["case", "method", "N", "steps pds/dfx", "max|dy(t1)|", "grad rel diff", "ok"],
-            [[c["case"], c["method"], c["max_steps"], f"{c['pdesolve_steps']}/{c['diffrax_steps']}",
-              f"{c['final_state_max_abs_diff']:.1e}", f"{c['gradient_rel_diff']:.1e}",
-              "ok" if c["ok"] else "MISMATCH"] for c in checks],
+    if checks:
+        print()
+        print("Correctness guard, constant-step rows (same final state, gradient and step count)")
+        print(
+            format_table(
+                ["case", "method", "N", "steps pds/dfx", "max|dy(t1)|", "grad rel diff", "ok"],
+                [[c["case"], c["method"], c["max_steps"], f"{c['pdesolve_steps']}/{c['diffrax_steps']}",
+                  f"{c['final_state_max_abs_diff']:.1e}", f"{c['gradient_rel_diff']:.1e}",
+                  "ok" if c["ok"] else "MISMATCH"] for c in checks],
+            )
         )
-    )
-    worst = max(rows, key=lambda r: r["ratio"])
-    print(f"\nworst ratio: {worst['ratio']:.2f} ({worst['case']}/{worst['method']}/{worst['what']})")
+
+    def steps_str(st):
+        return str(st[0]) if len(st) == 1 else f"{min(st)}..{max(st)} (sum {sum(st)})"
+
+    if feature_checks:
+        print()
+        print(
+            "Correctness guard, feature rows (relative diff of saved values and of the derivative, "
+            "derivatives finite; fixed-step rows must also take the same steps. Under PID the step "
+            "counts are reported, not required to match: the controllers are separate implementations)"
+        )
+        print(
+            format_table(
+                ["row", "case", "method", "pass", "steps pds", "steps dfx", "value rel diff",
+                 "deriv rel diff", "tol", "finite", "ok"],
+                [[c["row"], c["case"], c["method"], c["what"], steps_str(c["pdesolve_steps"]),
+                  steps_str(c["diffrax_steps"]), f"{c['value_rel_diff']:.1e}", f"{c['derivative_rel_diff']:.1e}",
+                  f"{c['tolerance']:.0e}", "yes" if c["finite"] else "NO", "ok" if c["ok"] else "MISMATCH"]
+                 for c in feature_checks],
+            )
+        )
+    worst = max((r for r in all_rows if r.get("like_for_like", True)), key=lambda r: r["ratio"])
+    print(f"\nworst ratio: {worst['ratio']:.2f} ({worst['row']}/{worst['case']}/{worst['method']}/{worst['what']})")
 
     import diffrax as _dfx
     import equinox as _eqx
@@ -369,19 +560,27 @@ def main(argv=None):
                 max_steps=sorted({n for _, n in runs}), target_ratio=TARGET, defect_ratio=DEFECT,
                 adjoint="recursive checkpointing, default checkpoints O(sqrt(max_steps)) on both sides",
                 diffrax_rk4="AbstractERK subclass with the classical tableau (diffrax ships no RK4)",
+                rows=sorted(row_sets),
+                feature_rows=dict(
+                    cases=feature_cases if "new" in row_sets else [], pid_rtol=PID_RTOL, pid_atol=PID_ATOL,
+                    pid_max_steps=PID_MAX_STEPS, saveat_ts=f"linspace({T0}, {T1}, {N_SAVE_TS})",
+                    vmap_batch=VMAP_BATCH, jacfwd_dt=JAC_DT, jacfwd_steps=JAC_STEPS,
+                    pid_tolerance=PID_TOL, fixed_step_tolerance=FIXED_TOL,
+                ),
             ),
             versions=dict(diffrax=_dfx.__version__, equinox=_eqx.__version__,
                           pdesolve=getattr(pds, "__version__", "?")),
-            cases={k: CASES[k][0] for k, _ in runs},
-            runs=[dict(case=c, max_steps=n) for c, n in runs],
-            results=rows,
+            cases={k: CASES[k][0] for k in [c for c, _ in runs] + (feature_cases if "new" in row_sets else [])},
+            runs=[dict(case=c, max_steps=n) for c, n in runs] if "base" in row_sets else [],
+            results=all_rows,
             checks=checks,
+            feature_checks=feature_checks,
             worst_ratio=worst["ratio"],
         ),
         opts.out,
     )
     print(f"wrote {path}")
-    if not all(c["ok"] for c in checks):
+    if not all(c["ok"] for c in checks + feature_checks):
         print("WARNING: pdesolve and diffrax disagree; timings are not comparable", file=sys.stderr)
         return 1
     return 0
