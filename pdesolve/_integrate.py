@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._adjoint import AbstractAdjoint, RecursiveCheckpointAdjoint, ReversibleAdjoint as _NoReverse
+from ._adjoint import AbstractAdjoint, ForwardMode, RecursiveCheckpointAdjoint
 from ._controllers import AbstractStepController
 from ._progress import ProgressMeter
 from ._results import RESULTS
@@ -332,7 +332,7 @@ def integrate(
         checkpoints=adjoint.checkpoints,
     )
     meter.close(final["token"])
-    if adjoint.loop_kind == "lax" and not isinstance(adjoint, _NoReverse):
+    if isinstance(adjoint, ForwardMode):  # reverse mode would fail deep in lax; say why here
         final = dict(final, y=eqxi.nondifferentiable_backward(final["y"], msg=_FORWARD_ONLY),
                      ys_ts=eqxi.nondifferentiable_backward(final["ys_ts"], msg=_FORWARD_ONLY),
                      ys_steps=eqxi.nondifferentiable_backward(final["ys_steps"], msg=_FORWARD_ONLY))
