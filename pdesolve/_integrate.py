@@ -78,6 +78,10 @@ class AbstractStepper(eqx.Module):
         return (*self.step(f, t, dt, y, state), RESULTS.successful)
 
 
+# Consecutive non-finite candidates after which an adaptive solve ends with `nonfinite`.
+_NONFINITE_REJECTIONS = 20
+
+
 def _tree_where(pred, a, b):
     return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
 
@@ -138,6 +142,25 @@ def validate(stepper, controller, saveat, t0, t1, *, max_steps, backward):
             )
 
 
+def check_adaptive_dtype(y0) -> None:
+    """Refuse states below float32 for adaptive stepping (checked at trace time).
+
+    In float16 the embedded error estimate of a step is dominated by round-off (eps ≈ 1e-3),
+    so every step is rejected; in bfloat16 (eps ≈ 8e-3) steps are accepted with errors of
+    several percent that the estimate does not see.
+    """
+    low = sorted({str(jnp.result_type(x)) for x in jax.tree.leaves(y0)
+                  if jnp.issubdtype(jnp.result_type(x), jnp.inexact) and jnp.finfo(jnp.result_type(x)).bits < 32})
+    if low:
+        raise TypeError(
+            f"The initial state has dtype {', '.join(low)}: adaptive step-size control needs at "
+            "least float32 (below it the error estimate is swamped by round-off, so steps are "
+            "all rejected or accepted with errors of percents). Cast y0 to float32 or float64 "
+            "(and let the vector field compute in it), or use fixed steps: "
+            "controller=pds.ConstantStepSize() with dt0=..."
+        )
+
+
 def integrate(
     f: Callable,
     stepper: AbstractStepper,
@@ -177,6 +200,8 @@ def integrate(
     if adjoint is None:
         adjoint = RecursiveCheckpointAdjoint()
     validate(stepper, controller, saveat, t0, t1, max_steps=max_steps, backward=backward)
+    if controller.requires_error_estimate:
+        check_adaptive_dtype(y0)
     dtype = time_dtype(t0, t1)
     sign = -1.0 if backward else 1.0
     s0 = jnp.asarray(sign * t0, dtype)
@@ -202,6 +227,7 @@ def integrate(
         if n_ts > 1:
             times_ok = times_ok & jnp.all(save_s[1:] >= save_s[:-1])
     times_ok = jax.lax.stop_gradient(times_ok)
+    y0_ok = jax.lax.stop_gradient(_all_finite(y0))
 
     # Count the controller's own evaluations (e.g. automatic initial step) at trace time.
     n_init_calls = [0]
@@ -226,9 +252,13 @@ def integrate(
         n_rej=jnp.zeros((), jnp.int32),
         n_iter=jnp.zeros((), jnp.int32),
         save_idx=jnp.zeros((), jnp.int32),
-        result=RESULTS.where(times_ok, RESULTS.successful, RESULTS.invalid_times),
+        result=RESULTS.where(
+            times_ok, RESULTS.where(y0_ok, RESULTS.successful, RESULTS.nonfinite), RESULTS.invalid_times
+        ),
+        n_bad=jnp.zeros((), jnp.int32),
+        n_nonfinite=jnp.zeros((), jnp.int32),
         token=token,
-        ys_ts=_tree_fill(y0, n_ts, 0.0),
+        ys_ts=_tree_fill(y0, n_ts, jnp.inf),
         ts_steps=jnp.full((max_steps if saveat.steps else 0,), jnp.inf, dtype),
         ys_steps=_tree_fill(y0, max_steps if saveat.steps else 0, jnp.inf),
         step_t=jnp.full((max_steps if record_steps else 0,), jnp.inf, dtype),
@@ -274,6 +304,17 @@ def integrate(
         finite = _all_finite(y_next)
         result = RESULTS.where(accept & ~finite & (result == RESULTS.successful), RESULTS.nonfinite, result)
         accept = accept & finite
+        # An adaptive controller rejects non-finite candidates and shrinks the step; a run
+        # of them (steps shrunk by ~factormin**_NONFINITE_REJECTIONS) means the vector field
+        # itself is non-finite here, not that the step is too large: end with `nonfinite`.
+        # So does one at a step too small to advance t, where the field turns non-finite
+        # just ahead (the solve would creep towards that time until max_steps).
+        bad = ~finite & ~zero
+        n_bad = jnp.where(bad, c["n_bad"] + 1, 0)
+        stuck = bad & (dt <= 256 * eps * jnp.maximum(jnp.abs(t), jnp.abs(target)))
+        result = RESULTS.where(
+            ((n_bad >= _NONFINITE_REJECTIONS) | stuck) & (result == RESULTS.successful), RESULTS.nonfinite, result
+        )
         t_new = jnp.where(accept, jnp.where(hit, target, t + dt), t)
         y_new = _tree_where(accept, y_next, y)
         step_new = _tree_where(accept, step_next, c["step"])
@@ -310,6 +351,8 @@ def integrate(
             n_iter=c["n_iter"] + 1,
             save_idx=save_idx + save_now.astype(jnp.int32),
             result=result,
+            n_bad=n_bad,
+            n_nonfinite=c["n_nonfinite"] + bad.astype(jnp.int32),
             token=token,
             ys_ts=ys_ts,
             ts_steps=ts_steps,
@@ -338,12 +381,17 @@ def integrate(
                      ys_steps=eqxi.nondifferentiable_backward(final["ys_steps"], msg=_FORWARD_ONLY))
     n_steps = final["n_acc"] + final["n_rej"]
     unfinished = (final["t"] < s1) | (final["save_idx"] < n_ts)
-    result = RESULTS.where(
-        unfinished & (final["result"] == RESULTS.successful), RESULTS.max_steps_reached, final["result"]
-    )
+    # Out of steps while the last candidates were non-finite: the cause is the NaN/inf.
+    # (or when at least half of the rejected candidates were non-finite).
+    mostly_nan = (final["n_bad"] > 0) | (2 * final["n_nonfinite"] >= jnp.maximum(final["n_rej"], 1))
+    ran_out = RESULTS.where(mostly_nan, RESULTS.nonfinite, RESULTS.max_steps_reached)
+    result = RESULTS.where(unfinished & (final["result"] == RESULTS.successful), ran_out, final["result"])
 
     steps = (final["ts_steps"], final["ys_steps"]) if saveat.steps else None
-    ts_part = (jnp.asarray(saveat.ts, dtype), final["ys_ts"]) if n_ts else None
+    ts_part = None
+    if n_ts:  # slots a failed solve never reached hold inf times (and inf states), as steps=True
+        reached = jnp.arange(n_ts) < final["save_idx"]
+        ts_part = (jnp.where(reached, jnp.asarray(saveat.ts, dtype), jnp.inf), final["ys_ts"])
     ts, ys = assemble_saved(saveat, (t0, y0), ts_part, steps, (sign * final["t"], final["y"]), dtype)
 
     # Every loop iteration evaluates one step (save-only iterations at dt = 0 included).
@@ -354,6 +402,7 @@ def integrate(
         num_rejected_steps=final["n_rej"],
         num_fevals=nfe_steps + stepper.init_fevals + n_init_calls[0],
         max_steps=max_steps,
+        t_final=sign * final["t"],
     )
     if throw:
         ts, ys, stats = result.error_if((ts, ys, stats), result != RESULTS.successful)

@@ -178,6 +178,12 @@ class PDEProblem(AbstractProblem):
         except Exception as e:
             note_user_error(e, f"Evaluating `u0(x)` on a point x of shape ({self.dim},)")
             raise
+        if not jnp.issubdtype(vals.dtype, jnp.floating):
+            raise TypeError(
+                f"`u0(x)` must return floating-point values; it returned dtype {vals.dtype} "
+                "(e.g. `lambda x: 1` returns a Python int). Return a float, e.g. `lambda x: 1.0` "
+                "or `jnp.sin(x[0])`."
+            )
         if vals.ndim not in (1, 2):
             raise ValueError(
                 f"`u0(x)` must return a scalar or a 1-D vector per point; got shape {vals.shape[1:]}."

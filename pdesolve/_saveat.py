@@ -36,6 +36,11 @@ class SaveAt(eqx.Module):
                 ts = np.asarray(ts)
                 if ts.ndim != 1:
                     raise ValueError(f"SaveAt(ts=...) must be a 1-D array of times; got shape {ts.shape}.")
+                if ts.size == 0:
+                    raise ValueError(
+                        "SaveAt(ts=...) is empty: pass at least one time, or leave `ts` out "
+                        "(SaveAt(t1=True) saves the final state)."
+                    )
                 if not np.all(np.isfinite(ts)):
                     raise ValueError("SaveAt(ts=...) contains NaN or inf; pass finite times.")
                 if ts.size > 1 and np.any(np.diff(ts) < 0) and np.any(np.diff(ts) > 0):
@@ -43,8 +48,8 @@ class SaveAt(eqx.Module):
                         "SaveAt(ts=...) must be monotonic (increasing for a forward solve, "
                         "decreasing for a backward one); sort the times."
                     )
-            elif ts.ndim != 1:
-                raise ValueError(f"SaveAt(ts=...) must be a 1-D array of times; got shape {ts.shape}.")
+            elif ts.ndim != 1 or ts.shape[0] == 0:
+                raise ValueError(f"SaveAt(ts=...) must be a non-empty 1-D array of times; got shape {ts.shape}.")
         self.ts = ts
         if t1 is None:
             t1 = not (self.t0 or self.steps or ts is not None)

@@ -6,8 +6,10 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._results import RESULTS
+from ._validation import is_concrete
 
 
 class Solution(eqx.Module):
@@ -127,6 +129,17 @@ class _Reintegrate(eqx.Module):
         problem = sol.problem
         t0 = problem.tspan[0]
         forward = not problem.backward
+        if is_concrete((t, problem.tspan)):
+            lo, hi = sorted((float(t0), float(problem.tspan[1])))
+            tt = np.asarray(t, dtype=float)
+            if tt.ndim != 0:
+                raise ValueError(f"evaluate(t) takes a scalar time; got shape {tt.shape} (use jax.vmap for several).")
+            if not (lo <= float(tt) <= hi):
+                raise ValueError(
+                    f"evaluate(t): t = {float(tt)} is outside the solved interval tspan = "
+                    f"({float(t0)}, {float(problem.tspan[1])}); solve over an interval that "
+                    "contains it (pds.remake(problem, tspan=...))."
+                )
         t = jnp.asarray(t, jnp.result_type(sol.ts))
         i = first_saved_index_at_or_before(sol.ts, t, forward)
         start_t = jnp.where(i >= 0, sol.ts[jnp.maximum(i, 0)], t0)

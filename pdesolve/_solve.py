@@ -4,9 +4,13 @@ import inspect
 from collections.abc import Callable
 
 import equinox as eqx
+import jax
+import numpy as np
 
-from ._problems import AbstractProblem
+from ._problems import AbstractProblem, NeuralODEProblem
+from ._results import RESULTS
 from ._saveat import SaveAt
+from ._validation import is_concrete
 
 _REGISTRY: dict[tuple[type, type], Callable] = {}
 
@@ -139,15 +143,18 @@ def solve(
         saveat = SaveAt(t1=True)
     elif not isinstance(saveat, SaveAt):
         raise TypeError(f"`saveat` must be a pdesolve.SaveAt; got {type(saveat).__name__}.")
+    # Outside jit/vmap/grad an ODE solve raises from Python, saying where it stopped;
+    # traced, it raises inside the program (`Solution.result.error_if`), with the code's message.
+    eager = throw and isinstance(problem, NeuralODEProblem) and is_concrete((problem, dt0, controller, saveat))
     try:
-        return impl(
+        sol = impl(
             problem,
             solver,
             saveat=saveat,
             dt0=dt0,
             controller=controller,
             max_steps=max_steps,
-            throw=throw,
+            throw=throw and not eager,
             progress=progress,
             key=key,
             **options,
@@ -155,6 +162,34 @@ def solve(
     except (TypeError, ValueError) as e:
         _note_autodiff_mode(e, solver)
         raise
+    if eager:
+        _raise_if_failed(sol, problem)
+    return sol
+
+
+def _raise_if_failed(sol, problem) -> None:
+    """Raise the failure of an eagerly computed ODE solve, naming the time and step reached."""
+    failed = np.asarray(sol.result != RESULTS.successful)
+    if not failed.any():
+        return
+    stats = sol.stats
+    where = ""
+    if failed.ndim == 0 and "t_final" in stats:
+        where = (
+            f" The solve stopped at t = {float(stats['t_final']):.6g} of tspan = "
+            f"({float(problem.tspan[0]):.6g}, {float(problem.tspan[1]):.6g}), after "
+            f"{int(stats['num_accepted_steps'])} accepted and {int(stats['num_rejected_steps'])} "
+            "rejected steps."
+        )
+    if failed.ndim == 0:
+        message = RESULTS[sol.result]
+    else:  # a batched problem: name the first failed member
+        i = tuple(int(k) for k in np.argwhere(failed)[0])
+        member = jax.tree.map(lambda v: v[i], sol.result)
+        message = f"{int(failed.sum())} of {failed.size} members failed; member {i}: {RESULTS[member]}"
+    raise RuntimeError(
+        f"{message}{where} Pass throw=False to get the partial solution and its `result`."
+    )
 
 
 def _note_autodiff_mode(e: Exception, solver) -> None:

@@ -22,11 +22,13 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from pdesolve._adjoint import AUTODIFF_ADJOINTS, ReversibleAdjoint, resolve_adjoint
 from pdesolve._controllers import resolve_controller
 from pdesolve._integrate import AbstractStepper, assemble_saved, integrate, validate
 from pdesolve._problems import NeuralODEProblem
+from pdesolve._results import RESULTS
 from pdesolve._rk import ode_rhs, rk_increment
 from pdesolve._solution import ode_solution
 from pdesolve._solve import AbstractSolver, register
@@ -74,6 +76,15 @@ class AbstractReversibleSolver(AbstractSolver):
     @abc.abstractmethod
     def output(self, state) -> Any: ...
 
+    @abc.abstractmethod
+    def drift(self, state) -> Any:
+        """The relative distance of the state's copies of the solution (a scalar), or `None`
+        for methods whose state has one copy."""
+
+    @property
+    @abc.abstractmethod
+    def drift_tol(self) -> float | None: ...
+
     def augmented_rhs(self, f, t, state, p) -> Any:
         """The vector field on the augmented state (for automatic initial step sizes)."""
         raise NotImplementedError(f"{type(self).__name__} supports constant steps only.")
@@ -111,6 +122,19 @@ class ReversibleRK(AbstractReversibleSolver):
       `λ`, so `λ = 1` cannot be asymptotically stable; smaller `λ` enlarges the forward
       stability region but the reconstruction divides by `λ` each step, amplifying
       round-off. See docs/reversible.md.
+    - `drift_tol`: with constant steps, the solve ends with `RESULTS.reversible_drift` when
+      the relative drift `max|Y − Z| / (max|Y| + max|Z|)` of the two copies exceeds it
+      (default `0.05`: `Y` and `Z` differ by 10 % of their size, far beyond the
+      truncation error of a usable step; a parasitic mode that grows reaches it in a few
+      steps, while a coarse first-order step stays below).
+
+    **Stability (the parasitic mode).** `Y` and `Z` both approximate `y`; on a decaying
+    mode `y' = μy` their difference is multiplied each step by ≈ `λ / R(hμ) ≈ λ e^{h|μ|}`,
+    so it grows when `|μ| h > 1 − λ` (roughly). The solver watches it: with
+    `PIDController` the drift `Y − Z` is part of the error estimate (scaled by
+    `atol + rtol |y|` like it), so steps shrink until the mode is controlled; with constant
+    steps a drift beyond `drift_tol` ends the solve with `RESULTS.reversible_drift`. Pick
+    `λ` with `1 − λ > |μ| h` (e.g. `λ = 0.9` for `h|μ| ≈ 0.05`), or accept more steps.
 
     **Order and cost:** the order of the base method. Forward: two base steps (`2s`
     evaluations for `s` stages) per step. Backward: the two base steps again plus their two
@@ -120,6 +144,7 @@ class ReversibleRK(AbstractReversibleSolver):
 
     base: AbstractExplicitRK
     coupling: float = 0.999
+    drift_tol: float = 5e-2
 
     def __check_init__(self):
         if not isinstance(self.base, AbstractExplicitRK):
@@ -130,6 +155,9 @@ class ReversibleRK(AbstractReversibleSolver):
         lam = self.coupling
         if not isinstance(lam, jax.core.Tracer) and not (0.0 < float(lam) <= 1.0):
             raise ValueError(f"ReversibleRK(coupling=...) must satisfy 0 < λ <= 1; got {lam}.")
+        tol = self.drift_tol
+        if not isinstance(tol, jax.core.Tracer) and not (0.0 < float(tol) <= 1.0):
+            raise ValueError(f"ReversibleRK(drift_tol=...) must be in (0, 1]; got {tol}.")
 
     @property
     def order(self):
@@ -156,8 +184,19 @@ class ReversibleRK(AbstractReversibleSolver):
         y1 = _add(_add(_scale(lam, y), _scale(1 - lam, z)), n)
         m, err_m = self._psi(f, t + h, -h, y1, p)
         z1 = _sub(z, m)
-        err = None if err_n is None else (err_n, err_m)
-        return (y1, z1), err
+        if err_n is None:
+            return (y1, z1), None
+        # The growth of the drift |Y − Z| over the step (weighted by _DRIFT_WEIGHT) joins
+        # Z's error estimate, so adaptive control also bounds the parasitic mode. Per step
+        # the drift is multiplied by g ≈ λ e^{h|μ|}, which falls with h down to λ < 1, so a
+        # step that does not grow it always exists (controlling the drift itself instead
+        # gets stuck once it sits at the tolerance: no step can shrink it faster than λ).
+        grow = jax.tree.map(
+            lambda a1, b1, a0, b0: _DRIFT_WEIGHT * jnp.maximum(jnp.abs(a1 - b1) - jnp.abs(a0 - b0), 0.0),
+            y1, z1, y, z,
+        )
+        err_z = jax.tree.map(lambda e, g: jnp.sqrt(e**2 + g**2), err_m, grow)
+        return (y1, z1), (err_n, err_z)
 
     def inverse_vjp(self, f, t, h, state_next, cot_next, p):
         y1, z1 = state_next
@@ -178,6 +217,9 @@ class ReversibleRK(AbstractReversibleSolver):
     def output(self, state):
         return state[0]
 
+    def drift(self, state):
+        return _relative_distance(*state)
+
     def augmented_rhs(self, f, t, state, p):
         return (f(t, state[0], p), f(t, state[1], p))
 
@@ -193,6 +235,7 @@ class ReversibleHeun(AbstractReversibleSolver):
     order = 2
     error_order = None
     fevals_per_step = 1
+    drift_tol = None
 
     def init_state(self, f, t0, y0, p):
         return (y0, y0, f(t0, y0, p))
@@ -220,6 +263,9 @@ class ReversibleHeun(AbstractReversibleSolver):
     def output(self, state):
         return state[0]
 
+    def drift(self, state):  # y and ŷ differ by O(h) by design; not watched
+        return None
+
 
 class ALF(AbstractReversibleSolver):
     """Asynchronous leapfrog integrator (Zhuang et al. 2021, MALI), order 2.
@@ -233,6 +279,7 @@ class ALF(AbstractReversibleSolver):
     order = 2
     error_order = None
     fevals_per_step = 1
+    drift_tol = None
 
     def init_state(self, f, t0, y0, p):
         return (y0, f(t0, y0, p))
@@ -257,6 +304,23 @@ class ALF(AbstractReversibleSolver):
     def output(self, state):
         return state[0]
 
+    def drift(self, state):  # one copy of the solution (v approximates f)
+        return None
+
+
+# Weight of the drift's growth in the error estimate. The growth per step is what the
+# parasitic mode feeds back into Y; weighted x100 the global error stays near the tolerance
+# (measured on y' = -(y - cos t), t in [0, 50], rtol = atol = 1e-6: error 4.6e-6 / 4.8e-7 /
+# 2.1e-8 for λ = 0.999 / 0.99 / 0.9; x1 gave 4.5e-4 / 6.3e-5 / 2.9e-6 with about as many steps).
+_DRIFT_WEIGHT = 100.0
+
+
+def _relative_distance(a, b):
+    """`max|a − b| / (max|a| + max|b|)` over all leaves (0 when both are 0)."""
+    num = jnp.max(jnp.stack([jnp.max(jnp.abs(u - v)) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))]))
+    den = sum(jnp.max(jnp.abs(u)) for u in jax.tree.leaves(a)) + sum(jnp.max(jnp.abs(v)) for v in jax.tree.leaves(b))
+    return jnp.where(num > 0, num / jnp.where(den > 0, den, 1.0), 0.0)
+
 
 class _ForwardStepper(AbstractStepper):
     """Adapter: a reversible solver's forward step as the integrator's stepper."""
@@ -264,6 +328,7 @@ class _ForwardStepper(AbstractStepper):
     solver: AbstractReversibleSolver
     f: Any
     p: Any
+    check_drift: bool = eqx.field(default=False, static=True)
 
     @property
     def order(self):
@@ -287,6 +352,17 @@ class _ForwardStepper(AbstractStepper):
     def step(self, f, t, dt, y, state):
         y1, err = self.solver.forward(self.f, t, dt, y, self.p)
         return y1, err, None
+
+    def step_with_result(self, f, t, dt, y, state):
+        y1, err, state = self.step(f, t, dt, y, state)
+        if not self.check_drift:
+            return y1, err, state, RESULTS.successful
+        drift = self.solver.drift(y1)
+        if drift is None:
+            return y1, err, state, RESULTS.successful
+        # Constant steps cannot shrink: a drift past the tolerance ends the solve.
+        bad = jax.lax.stop_gradient(drift) > self.solver.drift_tol
+        return y1, err, state, RESULTS.where(bad, RESULTS.reversible_drift, RESULTS.successful)
 
 
 def _zeros_if_none(cot, like):
@@ -314,7 +390,7 @@ class _VectorField(eqx.Module):
 def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
              adjoint=ReversibleAdjoint(), record_steps=True):
     p, state0 = vjp_arg
-    stepper = _ForwardStepper(solver, f, p)
+    stepper = _ForwardStepper(solver, f, p, check_drift=not controller.requires_error_estimate)
     return integrate(
         None,
         stepper,
@@ -333,14 +409,25 @@ def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, thr
     )
 
 
+_RECONSTRUCTION_FAILED = (
+    "pdesolve ReversibleAdjoint: the backward pass reconstructed the initial state with a "
+    "relative error above reconstruction_tol, so this gradient is not exact. The "
+    "reconstruction amplifies round-off by up to 1/coupling per step: raise `coupling` "
+    "towards 1 (ReversibleRK), use float64, take fewer steps, or differentiate with "
+    "adjoint=pds.RecursiveCheckpointAdjoint(); ReversibleAdjoint(reconstruction_tol=...) "
+    "sets the tolerance (docs/reversible.md)."
+)
+
+
 @eqx.filter_custom_vjp
-def _reversible_solve(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
+def _reversible_solve(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress, recon_tol):
     ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress)
     return ys, record["y"], (ts, stats, result)
 
 
 @_reversible_solve.def_fwd
-def _reversible_solve_fwd(perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
+def _reversible_solve_fwd(perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
+                          recon_tol):
     del perturbed
     ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress)
     residuals = (record["y"], record["step_t"], record["step_dt"], record["save_step"], record["n_acc"])
@@ -348,7 +435,8 @@ def _reversible_solve_fwd(perturbed, vjp_arg, f, solver, saveat, controller, dt0
 
 
 @_reversible_solve.def_bwd
-def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress):
+def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
+                          recon_tol):
     del perturbed, saveat, controller, dt0, max_steps, s0, s1, throw, progress
     p, state0 = vjp_arg
     state_n, step_t, step_dt, save_step, n_acc = residuals
@@ -384,8 +472,16 @@ def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, sa
 
     cot_p0 = jax.tree.map(jnp.zeros_like, p)
     init = (n_acc, jnp.asarray(n_ts - 1, jnp.int32), state_n, cot_state, cot_p0)
-    _, j, _, cot, cot_p = jax.lax.while_loop(cond, body, init)
+    _, j, state_rec, cot, cot_p = jax.lax.while_loop(cond, body, init)
     _, cot = add_saved(0, j, cot)
+    # The exactness guarantee: the reconstruction must end at the true initial state.
+    leaves0 = jax.tree.leaves(state0)
+    tol = recon_tol if recon_tol is not None else float(np.sqrt(np.finfo(jnp.result_type(*leaves0)).eps))
+    if tol != float("inf"):
+        err = jnp.max(jnp.stack([jnp.max(jnp.abs(a - b)) for a, b in zip(jax.tree.leaves(state_rec), leaves0)]))
+        scale = jnp.max(jnp.stack([jnp.max(jnp.abs(b)) for b in leaves0]))
+        bad = ~(err <= tol * jnp.where(scale > 0, scale, 1.0))
+        cot_p, cot = eqx.error_if((cot_p, cot), bad, _RECONSTRUCTION_FAILED)
     return cot_p, cot
 
 
@@ -429,7 +525,8 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
     )
     if isinstance(adjoint, ReversibleAdjoint):
         ys_aug, final_state, (ts_in, stats, result) = _reversible_solve(
-            (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress
+            (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress,
+            adjoint.reconstruction_tol,
         )
     else:  # autodiff through the same forward steps (forward mode works here)
         inner_saveat = type(saveat)(ts=inner_saveat.ts, t1=True)
@@ -439,7 +536,13 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
         )
         final_state = jax.tree.map(lambda x: x[-1], ys_aug)
         ys_aug = jax.tree.map(lambda x: x[:-1], ys_aug)
-    at_ts = (saveat.ts, solver.output(ys_aug)) if saveat.ts is not None else None
-    ts, ys = assemble_saved(saveat, (t0, problem.y0), at_ts, None, (t1, solver.output(final_state)), dtype)
+    # The inner solve ran in s = sign * t: report times in t (a failed solve ends before t1).
+    t_reached = sign * stats["t_final"]
+    stats = dict(stats, t_final=t_reached)
+    at_ts = None
+    if saveat.ts is not None:
+        reached = jnp.isfinite(ts_in[: saveat.ts.shape[0]])
+        at_ts = (jnp.where(reached, jnp.asarray(saveat.ts, dtype), jnp.inf), solver.output(ys_aug))
+    ts, ys = assemble_saved(saveat, (t0, problem.y0), at_ts, None, (t_reached, solver.output(final_state)), dtype)
     # (`throw` is applied inside the custom VJP's forward pass, which is never differentiated.)
     return ts, ys, stats, result
