@@ -70,6 +70,29 @@ def linear_operator(linear, y0) -> tuple[lx.AbstractLinearOperator, bool]:
     return lx.MatrixLinearOperator(a), jnp.ndim(y0) == 2
 
 
+def check_operator_dtype(op: lx.AbstractLinearOperator, y0, who: str) -> None:
+    """Raise `TypeError` naming `y0` and `linear` when the operator's input or output dtype
+    is not the state's (for solvers that solve with `op`: lineax needs one dtype, and a
+    mixed pair would otherwise fail deep inside the solve, or factorise in the lower
+    precision of the two)."""
+    y_dtype = jnp.result_type(*jax.tree.leaves(y0))
+    ins = {jnp.dtype(s.dtype) for s in jax.tree.leaves(op.in_structure())}
+    outs = {jnp.dtype(s.dtype) for s in jax.tree.leaves(op.out_structure())}
+    if ins == outs == {y_dtype}:
+        return
+    fix = (
+        "Use one dtype for both: cast the state (`y0.astype(...)`) or the operator "
+        f"(`linear=jnp.asarray(A, dtype={y_dtype})` for a matrix, `ShapeDtypeStruct(..., {y_dtype})` "
+        "for a lineax operator, a function computing in y's dtype); float64 needs "
+        "`jax.config.update('jax_enable_x64', True)`."
+    )
+    if ins != {y_dtype}:
+        got = ", ".join(sorted(str(d) for d in ins))
+        raise TypeError(f"{who}: `y0` has dtype {y_dtype} but `linear` has dtype {got}. {fix}")
+    got = ", ".join(sorted(str(d) for d in outs))
+    raise TypeError(f"{who}: `y0` has dtype {y_dtype} but `linear` returns {got} for it. {fix}")
+
+
 def apply_operator(op: lx.AbstractLinearOperator, batched: bool, y):
     """`A y`, applied to each trajectory of a batch when `batched`."""
     if batched:

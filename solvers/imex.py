@@ -37,7 +37,7 @@ from pdesolve._adjoint import AUTODIFF_ADJOINTS, DiscreteAdjoint, resolve_adjoin
 from pdesolve._controllers import ConstantStepSize, resolve_controller
 from pdesolve._imex_tableau import IMEX_L2, IMEX_TABLEAUX, IMEXTableau
 from pdesolve._integrate import AbstractStepper, integrate, validate
-from pdesolve._linear import apply_operator, linear_operator
+from pdesolve._linear import apply_operator, check_operator_dtype, linear_operator
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._results import RESULTS
 from pdesolve._rk import combine
@@ -122,14 +122,18 @@ class _Factors(eqx.Module):
     ok: Any
 
 
-def _pivots_ok(state, n):
-    """True unless an LU factor has a (numerically) zero or non-finite pivot."""
+def _pivots_ok(state, n, scale):
+    """True unless an LU factor has a non-finite pivot or one that is zero to working
+    precision: `min |pivot| <= n eps max(max |pivot|, scale)`, with `scale` the max-abs size
+    of the terms `I` and `h γ A` the stage matrix was formed from. Comparing pivots only with
+    each other misses a matrix that is zero by cancellation (`A = I / (h γ)` leaves rounding
+    noise ~1e-16 I, all pivots alike, and a "successful" solve amplifying by 1e16)."""
     try:
         (lu, _), _, _ = state
     except (TypeError, ValueError):
         return jnp.array(True)
     d = jnp.abs(jnp.diagonal(lu))
-    tol = n * jnp.finfo(d.dtype).eps * jnp.max(d)
+    tol = n * jnp.finfo(d.dtype).eps * jnp.maximum(jnp.max(d), scale)
     return jnp.all(jnp.isfinite(lu)) & jnp.all(d > tol)
 
 
@@ -164,13 +168,16 @@ class _Linear(eqx.Module):
             return _Factors(ops, tuple(None for _ in ops), dt, jnp.array(True))
         a_mat = op.as_matrix()
         eye = jnp.eye(a_mat.shape[0], dtype=a_mat.dtype)
+        a_max = jnp.max(jnp.abs(a_mat))
         ops, states, ok = [], [], jnp.array(True)
         for g in self.diagonals:
-            m = lx.MatrixLinearOperator(eye - (self.sign * dt * g) * a_mat)
+            coeff = self.sign * dt * g
+            m = lx.MatrixLinearOperator(eye - coeff * a_mat)
             st = self.solver.init(m, {})
             ops.append(m)
             states.append(st)
-            ok = ok & _pivots_ok(st, a_mat.shape[0])
+            scale = jnp.maximum(1.0, jnp.abs(coeff) * a_max)
+            ok = ok & _pivots_ok(st, a_mat.shape[0], scale)
         return _Factors(tuple(ops), tuple(states), dt, ok)
 
     def _solve_one(self, factors, k, r, transpose):
@@ -184,7 +191,11 @@ class _Linear(eqx.Module):
                 state, _ = self.solver.transpose(state, {})
         kw = {} if state is None else dict(state=state)
         sol = lx.linear_solve(op, r, self.solver, throw=False, **kw)
-        return sol.value.reshape(shape), sol.result == lx.RESULTS.successful
+        # A non-finite right-hand side (G turned NaN/inf) is not the linear solver's failure:
+        # the non-finite stage flows into the step's candidate, which the integrator
+        # classifies (`RESULTS.nonfinite`, or a rejection under an adaptive controller).
+        ok = (sol.result == lx.RESULTS.successful) | ~jnp.all(jnp.isfinite(r))
+        return sol.value.reshape(shape), ok
 
     def solve(self, factors, g, r, transpose=False):
         """`(I − h g A)^{-1} r` (or its transpose), applied row-wise to a batch; returns
@@ -415,6 +426,8 @@ def _check_problem(problem):
             "IMEXRK needs `y0` to be one array (a state of shape S, or a batch of shape "
             f"(B,) + S); got a pytree {jax.tree.structure(problem.y0)}."
         )
+    op, _ = linear_operator(problem.linear, problem.y0)
+    check_operator_dtype(op, problem.y0, "IMEXRK")
 
 
 @register(NeuralODEProblem, IMEXRK)

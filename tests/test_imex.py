@@ -386,3 +386,102 @@ def test_kuramoto_sivashinsky_explicit_rk4_blows_up():
     sol = pds.solve(_ks64(), pds.RK4(), dt0=0.2, max_steps=1100, throw=False)
     assert sol.result == pds.RESULTS.nonfinite
     assert int(sol.stats["num_accepted_steps"]) < 50
+
+
+# ----------------------------------------------------------------------------- issue 19
+
+def minus_y(t, y, args):
+    return -y
+
+
+def zero_field(t, y, args):
+    return jnp.zeros_like(y)
+
+
+def _default_gamma():
+    return next(d for d in pds.IMEXRK().tableau.implicit_diagonal if d != 0.0)
+
+
+def test_stage_matrix_zero_by_cancellation_is_singular():
+    """`linear = I / (h γ)` makes `I − h γ A` zero up to rounding (in numpy exactly 0 at
+    h = 0.1, and 1.1e-16 I at the first h = k/1000 where rounding leaves it nonzero: 0.013 for
+    ARK3): singular, although its pivots are all alike. Reported as `linear_solve_failed` at
+    the first step (pivots are compared with the size of `I` and `h γ A`, not only with each
+    other), not as a successful solve returning ~1e100 (before the fix; over a longer span
+    the states overflowed and only then was a solve blamed)."""
+    g = _default_gamma()
+    rounded = next(k / 1000 for k in range(1, 1000) if 1.0 - (k / 1000 * g) * (1.0 / (k / 1000 * g)) != 0.0)
+    for dt in (0.1, rounded):
+        lin = jnp.eye(2) / (dt * g)
+        m = np.eye(2) - (dt * g) * np.asarray(lin)
+        assert np.max(np.abs(m)) <= 2.3e-16 and (dt == 0.1 or np.max(np.abs(m)) > 0.0)
+        prob = pds.NeuralODEProblem(minus_y, jnp.ones(2), (0.0, 3 * dt), linear=lin)
+        sol = pds.solve(prob, pds.IMEXRK(), dt0=dt, throw=False)
+        assert sol.result == pds.RESULTS.linear_solve_failed, (dt, sol.ys[-1])
+        assert int(sol.stats["num_steps"]) == 1
+
+
+def test_near_singular_stage_matrix_still_solves():
+    """`h γ λ = 1 − 1e-6` (a stage pivot 1e-6 next to ~1): not singular; one step with G = 0
+    equals the implicit part's stability function `R(z) = 1 + z b̃ᵀ (I − z Ã)^{-1} 1`."""
+    tab = pds.IMEXRK().tableau
+    dt = 0.1
+    lam = np.array([(1.0 - 1e-6) / (dt * _default_gamma()), -1.0])
+    prob = pds.NeuralODEProblem(zero_field, jnp.ones(2), (0.0, dt), linear=jnp.diag(jnp.asarray(lam)))
+    sol = pds.solve(prob, pds.IMEXRK(), dt0=dt, throw=False)
+    assert sol.result == pds.RESULTS.successful
+    at, bt = np.array(tab.a_implicit), np.array(tab.b_implicit)
+    s = len(bt)
+    exact = [1.0 + z * bt @ np.linalg.solve(np.eye(s) - z * at, np.ones(s)) for z in dt * lam]
+    np.testing.assert_allclose(np.asarray(sol.ys[-1]), exact, rtol=1e-8)
+
+
+def nan_after_half(t, y, args):
+    return jnp.where(t > 0.5, jnp.nan, 1.0) * y
+
+
+def _nan_problem():
+    return pds.NeuralODEProblem(nan_after_half, jnp.ones(2), (0.0, 1.0), linear=-jnp.eye(2))
+
+
+def test_nonfinite_field_is_not_a_linear_solve_failure_constant_steps():
+    """G turns NaN at t > 0.5 and feeds a stage solve (ARK3's third stage): with constant
+    steps the accepted non-finite step is `RESULTS.nonfinite`, not `linear_solve_failed`."""
+    sol = pds.solve(_nan_problem(), pds.IMEXRK("ARK3"), dt0=0.1, throw=False)
+    assert sol.result == pds.RESULTS.nonfinite
+    assert int(sol.stats["num_accepted_steps"]) == 5  # the steps ending at t <= 0.5
+
+
+def _nan_pid_result():
+    ctrl = pds.PIDController(rtol=1e-6, atol=1e-8)
+    return pds.solve(_nan_problem(), pds.IMEXRK("ARK3"), dt0=0.1, controller=ctrl, max_steps=64, throw=False).result
+
+
+def test_nonfinite_field_is_not_a_linear_solve_failure_pid():
+    """Under PIDController the non-finite candidate is rejected like any other; the solve
+    never blames the linear solver for it."""
+    assert _nan_pid_result() != pds.RESULTS.linear_solve_failed
+
+
+def test_nonfinite_field_under_pid_reports_nonfinite():
+    """... and the shared integrator ends a run of non-finite rejections with `nonfinite`."""
+    assert _nan_pid_result() == pds.RESULTS.nonfinite
+
+
+def test_dtype_mismatch_between_y0_and_linear():
+    """A state dtype different from the operator's raises at solve time, naming both."""
+    f32, f64 = jnp.float32, jnp.float64
+    cases = [
+        (jnp.ones(2, f32), -jnp.eye(2, dtype=f64), "float32", "float64"),
+        (jnp.ones(2, f64), -jnp.eye(2, dtype=f32), "float64", "float32"),
+        (jnp.ones(2, f32), lx.MatrixLinearOperator(-jnp.eye(2, dtype=f64)), "float32", "float64"),
+        (jnp.ones((3, 2), f32), -jnp.eye(2, dtype=f64), "float32", "float64"),
+    ]
+    for y0, lin, yd, ad in cases:
+        prob = pds.NeuralODEProblem(minus_y, y0, (0.0, 1.0), linear=lin)
+        with pytest.raises(TypeError, match=rf"`y0` has dtype {yd}.*`linear`.*{ad}.*astype"):
+            pds.solve(prob, pds.IMEXRK(), dt0=0.1)
+    a64 = -jnp.eye(2, dtype=f64)
+    prob = pds.NeuralODEProblem(minus_y, jnp.ones(2, f32), (0.0, 1.0), linear=lambda y: a64 @ y)
+    with pytest.raises(TypeError, match=r"`linear`.*returns float64"):
+        pds.solve(prob, pds.IMEXRK(), dt0=0.1)
