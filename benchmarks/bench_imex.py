@@ -21,7 +21,8 @@ is that of a full batch).
 **Methods** (all float64, jitted, `max_steps` = the number of steps actually taken, for
 pdesolve and diffrax alike):
 
-* `IMEX-RK2`       pdesolve `IMEXRK("L2")` (PETSc ARKIMEX L2, discrete adjoint, default): the
+* `IMEX-RK2`       pdesolve `IMEXRK("L2")` (PETSc ARKIMEX L2, SINODE's IMEX-RK2, named explicitly:
+                   pdesolve's default tableau is ARK3; discrete adjoint, the default): the
                    batch (256, N) is one state, the operator acts row-wise, one LU serves the
                    batch; `dt0 = 0.2`, one step.
 * `IMEX-RK2 bp`    the same with `adjoint=pds.RecursiveCheckpointAdjoint()` (internal reference for the gradient).

@@ -390,6 +390,46 @@ def test_kuramoto_sivashinsky_explicit_rk4_blows_up():
 
 # ----------------------------------------------------------------------------- issue 19
 
+# y' = y² + 100 − 100 y, split as explicit G = y² + 100 and implicit A = −100: the stable
+# fixed point is the root of y² − 100 y + 100 = 0 near 1, 50 − √2400 = 100 / (50 + √2400).
+STEADY = 100.0 / (50.0 + np.sqrt(2400.0))
+
+
+def steady_field(t, y, args):
+    return y**2 + 100.0
+
+
+@functools.lru_cache(maxsize=None)
+def steady_solver(name):
+    """Jitted `dt0 -> (y(10), result)` with constant steps; `name=None` is the default tableau."""
+    solver = pds.IMEXRK() if name is None else pds.IMEXRK(name)
+
+    @jax.jit
+    def run(dt0):
+        prob = pds.NeuralODEProblem(steady_field, jnp.zeros(1), (0.0, 10.0), linear=jnp.array([[-100.0]]))
+        sol = pds.solve(prob, solver, dt0=dt0, max_steps=128, throw=False)
+        return sol.ys[-1, 0], sol.result
+
+    return run
+
+
+def test_default_tableau_keeps_the_steady_state_at_large_steps():
+    """At h|λ| = 10 and 100 the default tableau converges to the true fixed point (1e-6):
+    its explicit and implicit parts share the nodes c (so a steady state of G + A y is a
+    fixed point of every stage) and the implicit part is stiffly accurate and L-stable.
+    L2 (c = (0, 1), c̃ = (γ, 1 − γ)) converges to −2.005 at h|λ| = 10 and reports success —
+    the counter-example in docs/imex.md."""
+    tab = pds.IMEXRK().tableau
+    assert tab.stiffly_accurate and tab.c_explicit == tab.c_implicit
+    for dt in (0.1, 1.0):
+        y, result = steady_solver(None)(jnp.asarray(dt))
+        assert result == pds.RESULTS.successful
+        assert abs(float(y) - STEADY) < 1e-6, (dt, float(y))
+    y, result = steady_solver("L2")(jnp.asarray(0.1))
+    assert result == pds.RESULTS.successful
+    assert float(y) == pytest.approx(-2.0053371, abs=1e-6)
+
+
 def minus_y(t, y, args):
     return -y
 

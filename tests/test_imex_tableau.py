@@ -363,3 +363,31 @@ def test_convergence_on_a_nonlinear_split_problem(tab):
     errs = [abs(solve(y0, t1, n) - exact) for n in ns]
     slope = -np.polyfit(np.log(ns), np.log(errs), 1)[0]
     assert abs(slope - tab.order) < 0.35, (tab.name, slope, errs)
+
+
+def _steady_step(tab, y, h):
+    """One step of y' = G + L with G = y² + 100 (explicit) and L = −100 y (implicit), scalar:
+    each implicit stage is `u (1 + 100 h ã_ii) = rhs`."""
+    A, b, _, At, bt, _, _, _ = tab.as_arrays()
+    Gs, Ls = np.zeros(tab.stages), np.zeros(tab.stages)
+    for i in range(tab.stages):
+        u = (y + h * (A[i, :i] @ Gs[:i] + At[i, :i] @ Ls[:i])) / (1.0 + 100.0 * h * At[i, i])
+        Gs[i], Ls[i] = u**2 + 100.0, -100.0 * u
+    return y + h * (b @ Gs + bt @ Ls)
+
+
+@pytest.mark.parametrize("tab", TABLEAUX, ids=IDS)
+def test_steady_state_is_a_fixed_point_iff_nodes_agree(tab):
+    """If `c = c̃` (and Σb = Σb̃ = 1) a steady state y* of G + L is a fixed point of every
+    stage, so of the step, at any h: checked at h|λ| = 10 and 100 on y' = y² + 100 − 100 y
+    (y* = 50 − √2400). L2 (c = (0, 1), c̃ = (γ, 1 − γ)) moves y* by O(1) at h|λ| = 10; its
+    fixed point there is −2.005 (tests/test_imex.py, docs/imex.md)."""
+    ystar = 100.0 / (50.0 + math.sqrt(2400.0))
+    same_nodes = tab.c_explicit == tab.c_implicit
+    assert same_nodes == (tab.name != "L2")
+    for h in (0.1, 1.0):
+        drift = abs(_steady_step(tab, ystar, h) - ystar)
+        if same_nodes:
+            assert drift < 1e-12, (tab.name, h, drift)
+        else:
+            assert drift > 0.1, (tab.name, h, drift)
