@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checkpoint import check_checkpoint, describe, key_description
+from ._checkpoint import check_checkpoint, computation, describe, key_description, optimizer_computation, run_lock
 from ._checkpoint import load as load_checkpoint
 from ._checkpoint import save as save_checkpoint
 from ._sharding import check_mesh, constrain_leading, replicate, shard_leading
@@ -132,19 +132,32 @@ def train(
     wall0 = time.perf_counter()
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
+    params0, data0 = params, data  # unsharded: the fingerprint traces these
     if mesh is not None:
         check_mesh(mesh)
         data = shard_leading(data, mesh) if data is not None else None
         params, opt_state = replicate(params, mesh), replicate(opt_state, mesh)
     key_arr = jax.random.PRNGKey(0) if key is None else key
-    fingerprint = {"model": describe(model), "data": describe(data), "batch_size": batch_size,
-                   "key": key_description(key)}
+    fingerprint = None
+    if checkpoint is not None:  # what the run computes: the loss (with the model) and the optimiser
+        fingerprint = {"model": describe(model), "data": describe(data), "batch_size": batch_size,
+                       "key": key_description(key),
+                       "computation": {"loss": computation(lambda p, d: loss(eqx.combine(p, static), d),
+                                                           params0, data0),
+                                       "optimizer": optimizer_computation(optimizer, params0)}}
+    with run_lock(checkpoint, "train"):
+        return _train_loop(loss, optimizer, static, params, opt_state, data, key_arr, batch_size, mesh,
+                           steps, chunk, progress, checkpoint, fingerprint, wall0)
 
+
+def _train_loop(loss, optimizer, static, params, opt_state, data, key_arr, batch_size, mesh, steps, chunk,
+                progress, checkpoint, fingerprint, wall0):
+    """The loop of `train`, run while the checkpoint's lock is held."""
     done, last_saved, resumed_from, losses, train_time = 0, -1, None, [], 0.0
     if checkpoint is not None and checkpoint.resume:
         step, trees, state = load_checkpoint(
             checkpoint, kind="train", fingerprint=fingerprint,
-            templates={"params": params, "opt": opt_state, "losses": None},
+            templates={"params": params, "opt": opt_state, "losses": None}, state_keys=("done", "train_time"),
         )
         params, opt_state = trees["params"], trees["opt"]
         if mesh is not None:
@@ -191,7 +204,7 @@ def train(
             if not np.isfinite(hist[-1]):
                 warnings.warn(
                     f"pdesolve.train: the loss became {hist[-1]} at step {done}; stopped. Lower the "
-                    "learning rate or check the model/data for NaNs.", RuntimeWarning, stacklevel=2,
+                    "learning rate or check the model/data for NaNs.", RuntimeWarning, stacklevel=3,
                 )
                 break
     finally:

@@ -32,7 +32,7 @@ from jax.flatten_util import ravel_pytree
 
 from pdesolve import _tableau as tab
 from pdesolve._boundary import Dirichlet
-from pdesolve._checkpoint import check_checkpoint, describe, key_description
+from pdesolve._checkpoint import check_checkpoint, describe, key_description, problem_computation, run_lock
 from pdesolve._checkpoint import load as load_checkpoint
 from pdesolve._checkpoint import save as save_checkpoint
 from pdesolve._controllers import (
@@ -120,6 +120,37 @@ class RestartPolicy(eqx.Module):
         return None
 
 
+# The n_samples rule (docs/neural-ivp.md): θ̇ is the least-squares fit of the PDE on the
+# step's n samples, so n must cover the domain (a floor, and a number per dimension) and
+# the Gram matrix M = JᵀJ/n (rank <= n k) must have at least the Nyström sketch's rank.
+MIN_SAMPLES = 64
+SAMPLES_PER_DIM = 32
+
+
+def min_samples(solver, dim: int, num_parameters: int, num_outputs: int = 1) -> int:
+    """The smallest `n_samples` NeuralIVP accepts for a problem of dimension `dim`, a network
+    with `num_parameters` parameters and `num_outputs` components:
+    `max(64, 32·dim, ceil(min(rank, p) / k))` (the last term for `linear_solver="cg"`)."""
+    need = max(MIN_SAMPLES, SAMPLES_PER_DIM * dim)
+    if solver.linear_solver == "cg":
+        need = max(need, -(-min(solver.rank, num_parameters) // max(num_outputs, 1)))
+    return need
+
+
+def _check_n_samples(solver, dim, p, k):
+    need = min_samples(solver, dim, p, k)
+    if solver.n_samples < need:
+        rank_part = (f", Nyström rank min(rank, p) / k = ceil({min(solver.rank, p)} / {k})"
+                     if solver.linear_solver == "cg" else "")
+        raise ValueError(
+            f"NeuralIVP: `n_samples`={solver.n_samples} is too few for this problem; the minimum is "
+            f"{need} = max({MIN_SAMPLES}, {SAMPLES_PER_DIM} x dimension {dim}{rank_part}). Each step fits θ̇ "
+            f"to the PDE on these samples only: with too few the Gram matrix M = JᵀJ/n (rank <= "
+            f"n_samples x {k}, for {p} parameters) fits those points and misses the rest of the domain, "
+            f"while the run still reports success. Pass NeuralIVP(n_samples={need}) or more (default 5000)."
+        )
+
+
 def _check_positive_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
@@ -145,7 +176,11 @@ class NeuralIVP(AbstractSolver):
     - `width`, `depth`, `activation`, `n_frequencies`: the default model's shape.
     - `tableau`: any explicit `ButcherTableau` (default Bosh3 = RK23). Adaptive control
       needs an embedded pair.
-    - `n_samples`: Monte-Carlo samples per step (default 5000, as the reference code).
+    - `n_samples`: Monte-Carlo samples per step (default 5000, as the reference code). At
+      least `max(64, 32·d, ceil(min(rank, p) / k))` for dimension d, p parameters and k
+      components (the last term with `linear_solver="cg"`): θ̇ fits the PDE on these samples
+      only, so fewer fit a handful of points while the run reports success; refused with a
+      `ValueError` (below 64 at construction, the rest at `solve`).
     - `n_eval_samples`: independent samples for the residual / error histories (2000).
     - `rank`: Nyström rank ℓ (default 100; the paper uses 100–300).
     - `mu`: relative regularisation, `μ̃ = mu · λ_1` (default 1e-6).
@@ -206,6 +241,12 @@ class NeuralIVP(AbstractSolver):
         for name in ("width", "depth", "n_samples", "n_eval_samples", "rank", "cg_max_steps",
                      "fit_batch", "head_samples"):
             _check_positive_int(name, getattr(self, name))
+        if self.n_samples < MIN_SAMPLES:
+            raise ValueError(
+                f"`n_samples` must be >= {MIN_SAMPLES} (and, at solve, >= 32 x the dimension and the "
+                f"Nyström rank; see docs/neural-ivp.md); got {self.n_samples}. Too few samples fit θ̇ to "
+                f"a handful of points and the run drifts while reporting success."
+            )
         _check_positive_int("fit_steps", self.fit_steps, minimum=0)
         _check_positive_int("n_frequencies", self.n_frequencies, minimum=0)
         if not isinstance(self.tableau, ButcherTableau):
@@ -537,6 +578,12 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
                       checkpoint=None, mesh=None):
     _check_problem(problem, solver)
     checkpoint = check_checkpoint(checkpoint, "NeuralIVP")
+    with run_lock(checkpoint, "NeuralIVP"):  # held until the last save, released on any exit
+        return _run(problem, solver, saveat=saveat, dt0=dt0, controller=controller, max_steps=max_steps,
+                    throw=throw, progress=progress, key=key, checkpoint=checkpoint, mesh=mesh)
+
+
+def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint, mesh):
     if mesh is not None:  # Monte-Carlo samples split over the devices, θ replicated
         mesh = check_mesh(mesh)
         check_batch(solver.n_samples, mesh, "NeuralIVP n_samples", "pass NeuralIVP(n_samples=...)")
@@ -549,8 +596,12 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
     save_times = _save_times(saveat, t0, t1)
     key = jax.random.PRNGKey(0) if key is None else key
     key_init, key_fit, key_loop = jax.random.split(key, 3)
-    fingerprint = dict(problem=describe(problem), solver=describe(solver), controller=describe(controller),
-                       dt0=describe(dt0), save_times=describe(save_times), key=key_description(key))
+    fingerprint = None
+    if checkpoint is not None:  # options, key, and what the equation computes (traced)
+        value_shape = tuple(jax.eval_shape(problem.u0, jax.ShapeDtypeStruct((problem.dim,), jnp.float64)).shape)
+        fingerprint = dict(problem=describe(problem), solver=describe(solver), controller=describe(controller),
+                           dt0=describe(dt0), save_times=describe(save_times), key=key_description(key),
+                           computation=problem_computation(problem, value_shape, jnp.float64))
     resuming = checkpoint is not None and checkpoint.resume
 
     model = solver.model if solver.model is not None else _default_model(problem, solver, key_init)
@@ -559,6 +610,9 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
             f"NeuralIVP needs a float64 model; the given model's parameters are "
             f"{model_dtype(model)}. Build it with dtype=jnp.float64 (and enable x64)."
         )
+    n_params = sum(int(np.size(x)) for x in jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array)))
+    n_out = int(np.prod(jax.eval_shape(problem.u0, jax.ShapeDtypeStruct((problem.dim,), jnp.float64)).shape))
+    _check_n_samples(solver, problem.dim, n_params, n_out)
     if resuming:  # the parameters come from the checkpoint: no initial fit
         fit_error_adam = fit_error = math.nan
     else:
@@ -652,6 +706,8 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
         step, trees, state = load_checkpoint(
             checkpoint, kind="neural_ivp", fingerprint=fingerprint,
             templates=dict(theta=theta, ctrl=ctrl_state, saved=None),
+            state_keys=("t", "dt", "n_acc", "n_rej", "n_att", "restarts", "save_idx", "saved_ts", "retried",
+                        "stats", "restart_durations", "fit_error_adam", "fit_error", "wall_time"),
         )
         theta, ctrl_state, saved_thetas = trees["theta"], trees["ctrl"], trees["saved"]
         t, dt = float(state["t"]), float(state["dt"])

@@ -45,7 +45,7 @@ import numpy as np
 import optax
 import optimistix as optx
 
-from pdesolve._checkpoint import check_checkpoint, describe, key_description
+from pdesolve._checkpoint import check_checkpoint, computation, describe, key_description, problem_computation, run_lock
 from pdesolve._checkpoint import load as load_checkpoint
 from pdesolve._checkpoint import save as save_checkpoint
 from pdesolve._field import Field
@@ -587,6 +587,14 @@ def _train(
     state (flat parameters, optimiser state, histories) is saved there and at the end; a
     resumed run continues from the saved state bit for bit.
     """
+    with run_lock(checkpoint, desc):  # held until the last save, released on any exit
+        return _train_locked(objective, optimiser, params, static_model, data, max_steps=max_steps, chunk=chunk,
+                             progress=progress, desc=desc, error_fn=error_fn, checkpoint=checkpoint,
+                             fingerprint=fingerprint)
+
+
+def _train_locked(objective, optimiser, params, static_model, data, *, max_steps, chunk, progress, desc,
+                  error_fn, checkpoint, fingerprint):
     t_compile = time.perf_counter()
     state_dyn = _init_state(objective, optimiser, params, data)
     # A zero-step call compiles the chunk without training.
@@ -617,6 +625,7 @@ def _train(
         step, trees, state = load_checkpoint(
             checkpoint, kind="pinn", fingerprint=fingerprint,
             templates=dict(params=params, opt=state_dyn, losses=None),
+            state_keys=("done_steps", "accepted", "converged", "finished", "errors", "times", "steps", "train_time"),
         )
         params, state_dyn, losses = trees["params"], trees["opt"], [np.asarray(h) for h in trees["losses"]]
         done_steps, accepted = int(state["done_steps"]), int(state["accepted"])
@@ -1106,6 +1115,25 @@ def _solve_pinn(
     )
 
 
+def _fingerprint(problem, solver, key, dtype, static_model, params):
+    """What a checkpointed PINN run is: the problem and solver options, the key, and the traced
+    computations of the equation and boundary condition (and of a user optimiser)."""
+    x = jax.ShapeDtypeStruct((problem.dim + (0 if problem.is_steady else 1),), dtype)
+    try:
+        shape = tuple(jax.eval_shape(eqx.combine(params, static_model), x).shape)
+    except Exception:  # noqa: BLE001 - the fingerprint must not fail
+        shape = ()
+    comp = problem_computation(problem, shape, dtype)
+    if not isinstance(solver.optimizer, str):  # its hyperparameters are constants of its traced steps
+        comp["solver.optimizer"] = computation(
+            lambda y: optx.minimise(lambda y, a: jnp.sum((y - 1.0) ** 2), solver.optimizer, y,
+                                    max_steps=2, throw=False).value,
+            jax.ShapeDtypeStruct((3,), dtype),
+        )
+    return dict(problem=describe(problem), solver=describe(solver), key=key_description(key),
+                dtype=np.dtype(dtype).name, computation=comp)
+
+
 def _train_and_finish(
     problem, solver, loss, params, static_model, data, cloud, *, dtype, max_steps, progress,
     who, throw, t_start, setup_time, extra, checkpoint=None, key=None, mesh=None,
@@ -1134,8 +1162,7 @@ def _train_and_finish(
         desc=who,
         error_fn=error_fn,
         checkpoint=checkpoint,
-        fingerprint=dict(problem=describe(problem), solver=describe(solver), key=key_description(key),
-                         dtype=np.dtype(dtype).name),
+        fingerprint=None if checkpoint is None else _fingerprint(problem, solver, key, dtype, static_model, params),
     )
     extra = {
         "setup_time": setup_time,

@@ -223,3 +223,22 @@ def test_float32_model_refused():
     model = pds.SinusoidalMLP(jax.random.PRNGKey(0), 1, width=8, depth=1, dtype=jnp.float32)
     with pytest.raises(ValueError, match="float64"):
         pds.solve(_advection(), pds.NeuralIVP(model=model), dt0=0.1)
+
+
+def test_too_few_samples_refused():
+    """n_samples=1 fitted θ̇ to one point (error 0.49 reported successful): refused. The rule is
+    max(64, 32·d, ceil(min(rank, p) / k)); the defaults and the tests' values pass it."""
+    with pytest.raises(ValueError, match="`n_samples` must be >= 64"):
+        pds.NeuralIVP(n_samples=1)
+    # Above the floor but below the Nyström rank (100 here): refused at solve, before any fit.
+    solver = pds.NeuralIVP(**{**SMALL, "n_samples": 80, "rank": 100})
+    with pytest.raises(ValueError, match=r"`n_samples`=80 is too few .* the minimum is 100 "):
+        pds.solve(ADVECTION, solver, dt0=0.1)
+    from pdesolve.solvers.neural_ivp import min_samples
+
+    # 32 per dimension: a 3-D box needs 96.
+    assert min_samples(pds.NeuralIVP(rank=10), 3, 10_000) == 96
+    assert min_samples(pds.NeuralIVP(linear_solver="dense"), 1, 10_000) == 64
+    assert min_samples(pds.NeuralIVP(rank=300), 2, 10_000, num_outputs=2) == 150
+    assert min_samples(pds.NeuralIVP(), 3, 20_000) <= pds.NeuralIVP().n_samples
+    assert min_samples(pds.NeuralIVP(**SMALL), 1, 10_000) <= SMALL["n_samples"]

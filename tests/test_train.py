@@ -1,6 +1,8 @@
 """`pds.train`: it trains (the loss falls), resumes bit for bit, draws reproducible
 minibatches, and refuses bad arguments."""
 
+import sys
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,9 @@ class Linear(eqx.Module):
         return self.A @ y
 
 
+LOSS_WEIGHT = 1.0  # read by `loss` when traced: a test changes it to change the loss, not its name
+
+
 def loss(model, data):
     y0s, ys = data
 
@@ -34,7 +39,7 @@ def loss(model, data):
         sol = pds.solve(pds.NeuralODEProblem(model, y0, (0.0, 1.0)), pds.RK4(), dt0=0.1, saveat=pds.SaveAt(ts=TS))
         return jnp.mean((sol.ys - y) ** 2)
 
-    return jnp.mean(jax.vmap(one)(y0s, ys))
+    return LOSS_WEIGHT * jnp.mean(jax.vmap(one)(y0s, ys))
 
 
 MODEL = Linear(jnp.zeros((2, 2)))
@@ -86,6 +91,26 @@ def test_changed_data_is_refused(full):
     y0s, ys = _data()
     with pytest.raises(pds.CheckpointError, match="data"):
         pds.train(loss, MODEL, OPT, steps=30, data=(y0s, ys + 1.0), chunk=8,
+                  checkpoint=pds.Checkpoint(path, every=10, resume=True))
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [optax.adam(1.0), optax.sgd(0.05), optax.chain(optax.clip(1.0), optax.adam(0.05))],
+    ids=["learning rate", "other rule", "added transform"],
+)
+def test_changed_optimiser_is_refused(full, optimizer):
+    path, *_ = full
+    with pytest.raises(pds.CheckpointError, match=r"the optimiser \(its update rule or hyperparameters"):
+        pds.train(loss, MODEL, optimizer, steps=30, data=_data(), chunk=8,
+                  checkpoint=pds.Checkpoint(path, every=10, resume=True))
+
+
+def test_changed_loss_is_refused(full, monkeypatch):
+    path, *_ = full
+    monkeypatch.setattr(sys.modules[__name__], "LOSS_WEIGHT", 2.0)
+    with pytest.raises(pds.CheckpointError, match=r"the loss function .*differs from the checkpoint's \(its traced"):
+        pds.train(loss, MODEL, OPT, steps=30, data=_data(), chunk=8,
                   checkpoint=pds.Checkpoint(path, every=10, resume=True))
 
 
