@@ -38,7 +38,11 @@ equation (`white_dwarf_data`: scipy DOP853, C = 0.001, time shift 0.5, y0 = (1, 
    `white_dwarf_model(PRNGKey(seed))`; final MSE of each method's own forward solve at the
    final parameters, time per step (a jitted `eqx.filter_jit` step; first step excluded).
 
-4. **Ratios** against the targets of the issue: reversible/stored-trajectory backprop <= 3;
+4. **Stability** (benchmarks/_reversible_stability.py): the parasitic mode of ReversibleRK
+   with drift control, on a decaying problem and Lotka–Volterra, vs plain Tsit5: error,
+   accepted/rejected steps, forward and gradient time (`--no-stability` skips it).
+
+5. **Ratios** against the targets of the issue: reversible/stored-trajectory backprop <= 3;
    reversible memory ratio N=4000/N=250 <= 1.2; final loss of reversible = checkpointing
    within the seed spread; reversible faster than diffrax RCA at equal or larger memory.
 
@@ -134,6 +138,8 @@ def main(argv=None):
     )
     parser.add_argument("--mem-bases", nargs="*", choices=BASES, default=None,
                         help="bases for the memory sweep (default: all; quick: Euler)")
+    parser.add_argument("--no-stability", action="store_true",
+                        help="skip the stability section (decaying problem, Lotka-Volterra: drift control)")
     parser.add_argument("--profile", action="store_true",
                         help="also time the reversible forward pass alone and the bare backward loop")
     opts = parser.parse_args(argv)
@@ -547,6 +553,17 @@ def main(argv=None):
               f"{r['max']:.4e}", r["step_ms"], r["step_ms"] * train_steps / 1e3] for r in train_rows],
         ))
 
+    # ---- stability: the parasitic mode under drift control (benchmarks/_reversible_stability.py)
+    stability_rows = []
+    if not opts.no_stability:
+        from _reversible_stability import __doc__ as stability_doc
+        from _reversible_stability import run_stability
+
+        stability_rows, stability_table = run_stability(repeats, quick)
+        print("\nStability: " + stability_doc.splitlines()[0].split(": ", 1)[1]
+              + " PIDController(rtol=1e-6, atol=1e-6); rel. error at t1; grad of sum(y(t1)^2) w.r.t. args")
+        print(stability_table)
+
     # ---- ratios and verdicts
     ratio_rows = []
 
@@ -659,6 +676,7 @@ def main(argv=None):
             training=train_rows,
             loss_comparison=loss_cmp,
             ratios=ratio_rows,
+            stability=stability_rows,
             paper_comparison=paper_rows,
             wall_time_s=wall,
         ),
