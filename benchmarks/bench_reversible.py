@@ -453,6 +453,7 @@ def main(argv=None):
     if train_list:
         print(f"\n[training] AdamW(lr={LR}, weight_decay={WEIGHT_DECAY}), {train_steps} steps, "
               f"{n_seeds} seed(s): {', '.join(train_list)}", flush=True)
+    train_failures = []
     for m in train_list:
         meth, _, base = m.partition("/")
         loss_fn = make_loss(meth, base, save_ts=ts_np, n_steps=N_STEPS)
@@ -471,18 +472,24 @@ def main(argv=None):
             params = eqx.filter(model, eqx.is_inexact_array)
             opt_state = opt.init(params)
             init_loss = float(eval_loss(params, x_data))
-            t_first = time.perf_counter()
-            params, opt_state, value = step(params, opt_state, x_data)
-            jax.block_until_ready(value)
-            t_first = time.perf_counter() - t_first
-            t0 = time.perf_counter()
-            bar = tqdm(range(1, train_steps), desc=f"{m} seed {seed}", leave=False, mininterval=1.0,
-                       file=sys.stderr, disable=None)
-            for i in bar:
+            try:
+                t_first = time.perf_counter()
                 params, opt_state, value = step(params, opt_state, x_data)
-                if i % 100 == 0:
-                    bar.set_postfix(loss=f"{float(value):.3e}")
-            jax.block_until_ready(params)
+                jax.block_until_ready(value)
+                t_first = time.perf_counter() - t_first
+                t0 = time.perf_counter()
+                bar = tqdm(range(1, train_steps), desc=f"{m} seed {seed}", leave=False, mininterval=1.0,
+                           file=sys.stderr, disable=None)
+                for i in bar:
+                    params, opt_state, value = step(params, opt_state, x_data)
+                    if i % 100 == 0:
+                        bar.set_postfix(loss=f"{float(value):.3e}")
+                jax.block_until_ready(params)
+            except Exception as e:  # e.g. RESULTS.reversible_drift at a transient parameter set
+                msg = str(e).strip().splitlines()[-1][:200]
+                print(f"  {m:20s} seed {seed}: STOPPED during training: {msg}", flush=True)
+                train_failures.append(dict(method=meth, base=base, seed=seed, error=msg))
+                continue
             t_loop = time.perf_counter() - t0
             final = float(eval_loss(params, x_data))
             per_seed.append(dict(seed=seed, init_loss=init_loss, final_loss=final,
@@ -491,6 +498,8 @@ def main(argv=None):
                                  total_s=t_first + t_loop))
             print(f"  {m:20s} seed {seed}: loss {init_loss:.3e} -> {final:.4e}  "
                   f"{per_seed[-1]['step_ms']:.2f} ms/step (first step incl. compile {t_first:.1f} s)", flush=True)
+        if not per_seed:
+            continue
         finals = [r["final_loss"] for r in per_seed]
         train_rows.append(dict(
             method=meth, base=base, seeds=per_seed,
@@ -674,6 +683,7 @@ def main(argv=None):
             profile=profile_rows,
             memory=mem_rows,
             training=train_rows,
+            training_failures=train_failures,
             loss_comparison=loss_cmp,
             ratios=ratio_rows,
             stability=stability_rows,
