@@ -197,7 +197,7 @@ def test_changed_residual_constant_is_refused(pinn_runs):
     assert set(header["fingerprint"]["computation"]) == {"problem.residual", "problem.bc", "problem.solution"}
 
 
-def test_computation_fingerprint_is_by_value_and_process_independent():
+def test_computation_fingerprint_is_by_value_and_process_independent(tmp_path):
     import jax.numpy as jnp
 
     x = jax.ShapeDtypeStruct((3,), jnp.float64)
@@ -211,8 +211,10 @@ def test_computation_fingerprint_is_by_value_and_process_independent():
     code = ("import jax, numpy as np; jax.config.update('jax_enable_x64', True); from pdesolve import _checkpoint; "
             "c = np.array([1.0, 2.0, 3.0]); "
             "print(_checkpoint.computation(lambda y: jax.nn.relu(y) @ c, jax.ShapeDtypeStruct((3,), np.float64)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(_checkpoint.computation(f(c1), x))
+    # Outside the source tree, so that `import pdesolve` is the installed package (as in CI).
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == str(_checkpoint.computation(f(c1), x))
 
 
 # --- the file: every byte checksummed ------------------------------------------------------------
