@@ -704,7 +704,10 @@ def cmd_run(args) -> int:
                 "set": {k: repr(v) for k, v in sorted(sets.items()) if k != "max_steps"},
                 "seed": args.seed,
             }
-            opts["checkpoint"] = pds.Checkpoint(ckpt_path, every=args.every, resume=bool(args.resume), meta=meta)
+            try:
+                opts["checkpoint"] = pds.Checkpoint(ckpt_path, every=args.every, resume=bool(args.resume), meta=meta)
+            except (TypeError, ValueError) as e:  # e.g. a directory, or a missing parent directory
+                raise CLIError(f"--save/--resume {ckpt_path}: {e}") from None
         shown = {k: v for k, v in opts.items() if k not in ("saveat", "key", "checkpoint")}
         solve_text = ", ".join(f"{k}={_fmt(v)}" for k, v in shown.items()) or "(defaults)"
         print(f"{args.problem}: {n} {_short(solvers[n], n, kind, per_solver[n][0])}; solve "

@@ -128,7 +128,11 @@ def main(argv=None) -> int:
     if path:
         # The learning-rate schedule depends on --iters, so a resumed run must keep it.
         meta = {"demo": "spiral", "iters": args.iters, "seed": args.seed}
-        checkpoint = pds.Checkpoint(path, every=args.every, resume=bool(args.resume), meta=meta)
+        try:
+            checkpoint = pds.Checkpoint(path, every=args.every, resume=bool(args.resume), meta=meta)
+        except (TypeError, ValueError) as e:  # e.g. a directory, or a missing parent directory
+            print(f"pdesolve demo: error: --save/--resume {path}: {e}", file=sys.stderr)
+            return 2
     # pds.train: the optimiser steps run in compiled chunks of 25 (the bar updates between them)
     try:
         model, tstats = pds.train(loss_fn, model, opt, steps=args.iters, data=(seg_ts, seg_ys),

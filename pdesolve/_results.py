@@ -66,6 +66,6 @@ with warnings.catch_warnings():  # `nonfinite` is redefined on purpose: a messag
             "A NaN or inf appeared in the state or the vector field (with adaptive steps: even "
             "after the step was shrunk, so a too-large step is not the cause). Check the vector field and its "
             "parameters at the time reached (Solution.stats['t_final']; the error raised "
-            "outside jit names it), the initial state, and for stiff problems use an implicit "
-            "method (pdesolve.IMEXRK)."
+            "outside jit names it) and the initial state. If an explicit method blew up on a stiff "
+            "problem, use an implicit one (pdesolve.IMEXRK); with IMEXRK, check the explicit part G."
         )
