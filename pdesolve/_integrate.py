@@ -309,12 +309,17 @@ def integrate(
         # itself is non-finite here, not that the step is too large: end with `nonfinite`.
         # So does one at a step too small to advance t, where the field turns non-finite
         # just ahead (the solve would creep towards that time until max_steps).
-        bad = ~finite & ~zero
-        n_bad = jnp.where(bad, c["n_bad"] + 1, 0)
-        stuck = bad & (dt <= 256 * eps * jnp.maximum(jnp.abs(t), jnp.abs(target)))
-        result = RESULTS.where(
-            ((n_bad >= _NONFINITE_REJECTIONS) | stuck) & (result == RESULTS.successful), RESULTS.nonfinite, result
-        )
+        # (Only adaptive controllers reject: with fixed steps a non-finite step is `nonfinite` above.)
+        if controller.requires_error_estimate:
+            bad = ~finite & ~zero
+            n_bad = jnp.where(bad, c["n_bad"] + 1, 0)
+            n_nonfinite = c["n_nonfinite"] + bad.astype(jnp.int32)
+            stuck = bad & (dt <= 256 * eps * jnp.maximum(jnp.abs(t), jnp.abs(target)))
+            result = RESULTS.where(
+                ((n_bad >= _NONFINITE_REJECTIONS) | stuck) & (result == RESULTS.successful), RESULTS.nonfinite, result
+            )
+        else:
+            n_bad, n_nonfinite = c["n_bad"], c["n_nonfinite"]
         t_new = jnp.where(accept, jnp.where(hit, target, t + dt), t)
         y_new = _tree_where(accept, y_next, y)
         step_new = _tree_where(accept, step_next, c["step"])
@@ -352,7 +357,7 @@ def integrate(
             save_idx=save_idx + save_now.astype(jnp.int32),
             result=result,
             n_bad=n_bad,
-            n_nonfinite=c["n_nonfinite"] + bad.astype(jnp.int32),
+            n_nonfinite=n_nonfinite,
             token=token,
             ys_ts=ys_ts,
             ts_steps=ts_steps,

@@ -58,7 +58,8 @@ with warnings.catch_warnings():  # `nonfinite` is redefined on purpose: a messag
             "drift above ReversibleRK(drift_tol=...)) with constant steps, so its parasitic "
             "mode is growing and the answer is wrong. The mode is stable when |mu| h < 1 - "
             "lambda for the fastest decaying rate mu of the problem: lower `dt0`, or lower "
-            "`coupling` (lambda, e.g. 0.5; exact gradients then need float64), or use "
+            "`coupling` (lambda, e.g. 0.9; the reversible gradient then reverses fewer steps "
+            "accurately, which its reconstruction check reports), or use "
             "controller=pds.PIDController(...), which shrinks the step to control the drift "
             "(docs/reversible.md)."
         )
