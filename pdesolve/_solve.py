@@ -143,9 +143,11 @@ def solve(
         saveat = SaveAt(t1=True)
     elif not isinstance(saveat, SaveAt):
         raise TypeError(f"`saveat` must be a pdesolve.SaveAt; got {type(saveat).__name__}.")
-    # Outside jit/vmap/grad an ODE solve raises from Python, saying where it stopped;
-    # traced, it raises inside the program (`Solution.result.error_if`), with the code's message.
-    eager = throw and isinstance(problem, NeuralODEProblem) and is_concrete((problem, dt0, controller, saveat))
+    # An ODE solve is run with throw=False and its result checked here: computed eagerly, a
+    # failure raises from Python saying where it stopped; traced (inside jit/vmap/grad, also
+    # through a vector field that closes over traced values), it raises inside the program
+    # (`Solution.result.error_if`) with the code's message.
+    eager = throw and isinstance(problem, NeuralODEProblem)
     try:
         sol = impl(
             problem,
@@ -163,7 +165,12 @@ def solve(
         _note_autodiff_mode(e, solver)
         raise
     if eager:
-        _raise_if_failed(sol, problem)
+        if is_concrete(sol.result):
+            _raise_if_failed(sol, problem)
+        else:
+            failed = sol.result != RESULTS.successful
+            ts, ys, stats = sol.result.error_if((sol.ts, sol.ys, sol.stats), failed)
+            sol = eqx.tree_at(lambda s: (s.ts, s.ys, s.stats), sol, (ts, ys, stats))
     return sol
 
 

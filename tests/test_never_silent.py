@@ -197,3 +197,18 @@ def test_clear_errors_for_empty_saveat_evaluate_outside_and_integer_u0():
     with pytest.raises(TypeError, match="floating-point"):
         pds.PDEProblem(rhs=lambda u, x, t, a: u.laplacian, domain=pds.Box([0.0], [1.0]), u0=lambda x: 1,
                        tspan=(0.0, 1.0))
+
+
+def test_vector_field_closing_over_traced_values():
+    # The problem's own leaves are concrete but the field closes over a traced parameter:
+    # the failure check must stay inside the program (found by a benchmark script: the
+    # eager check called numpy on a tracer).
+    def loss(w, t1):
+        prob = pds.NeuralODEProblem(lambda t, y, a: -w * y, jnp.array(1.0), (0.0, 1.0))
+        sol = pds.solve(prob, pds.Tsit5(), controller=pds.PIDController(rtol=1e-8, atol=1e-8), max_steps=t1)
+        return sol.ys[-1]
+
+    g = jax.jit(jax.grad(lambda w: loss(w, 4096)))(jnp.array(2.0))
+    np.testing.assert_allclose(g, -np.exp(-2.0), rtol=1e-6)
+    with pytest.raises(Exception, match="maximum number of solver steps"):
+        jax.block_until_ready(jax.jit(lambda w: loss(w, 3))(jnp.array(2.0)))
