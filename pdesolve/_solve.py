@@ -105,7 +105,10 @@ def solve(
     - `max_steps`: bound on attempted steps (accepted + rejected); also sizes the
       `SaveAt(steps=True)` output and the default number of gradient checkpoints
       (`O(sqrt(max_steps))`).
-    - `throw`: raise on failure (the default) or report it in `Solution.result`.
+    - `throw`: raise on failure (the default) or report it in `Solution.result`. For an
+      ODE solve computed eagerly the error is a `RuntimeError` with the code's message,
+      the time reached and the accepted/rejected steps; inside `jit`/`vmap`/`grad` it is
+      raised by the program (`equinox.error_if`), with the code's message.
     - `progress`: show a tqdm progress bar (works inside `jit`; results are unchanged).
     - `key`: a JAX PRNG key for solvers that sample (NeuralIVP, PINNs).
     - `adjoint`: how time-stepping solvers are differentiated: `RecursiveCheckpointAdjoint()`
