@@ -171,8 +171,9 @@ def solve(
         if is_concrete(sol.result):
             _raise_if_failed(sol, problem)
         else:
-            failed = sol.result != RESULTS.successful
-            ts, ys, stats = sol.result.error_if((sol.ts, sol.ys, sol.stats), failed)
+            # (The code is never differentiated: it may leave a custom VJP as a perturbed value.)
+            result = jax.lax.stop_gradient(sol.result)
+            ts, ys, stats = result.error_if((sol.ts, sol.ys, sol.stats), result != RESULTS.successful)
             sol = eqx.tree_at(lambda s: (s.ts, s.ys, s.stats), sol, (ts, ys, stats))
     return sol
 
