@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import lineax as lx
 import optax
 
+from pdesolve._xla import reduce_safe_filter_jit
+
 
 def _values(fn, X):
     return jax.vmap(fn)(X).reshape(X.shape[0], -1)
@@ -24,7 +26,7 @@ def relative_fit_error(model, target, X) -> jax.Array:
     return jnp.sqrt(jnp.mean(jnp.square(diff))) / jnp.where(denom > 0, denom, 1.0)
 
 
-@eqx.filter_jit
+@reduce_safe_filter_jit
 def adam_fit(model, target, domain, key, *, steps: int, batch: int, learning_rate: float):
     """Minimise `mean ‖model(x) − target(x)‖²` with Adam over `steps` fresh uniform batches.
 
@@ -59,7 +61,7 @@ def model_dtype(model):
     return leaves[0].dtype if leaves else jnp.result_type(float)
 
 
-@eqx.filter_jit
+@reduce_safe_filter_jit
 def tune_head(model, target, domain, key, *, samples: int, ridge: float):
     """Refit the last layer of each output trunk by ridge-regularised least squares (float64).
 

@@ -35,6 +35,7 @@ from pdesolve._boundary import Dirichlet
 from pdesolve._checkpoint import check_checkpoint, describe, key_description, problem_computation, run_lock
 from pdesolve._checkpoint import load as load_checkpoint
 from pdesolve._checkpoint import save as save_checkpoint
+from pdesolve._compile_time import CompileTimer
 from pdesolve._controllers import (
     PIDController,
     resolve_controller,
@@ -46,13 +47,14 @@ from pdesolve._integrate import validate
 from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
 from pdesolve._problems import PDEProblem
 from pdesolve._results import RESULTS
-from pdesolve._rk import RKStepper, rk_step
+from pdesolve._rk import RKStepper, rk_step_looped
 from pdesolve._saveat import SaveAt
 from pdesolve._sharding import check_batch, check_mesh, constrain_leading, replicate, shard_leading
 from pdesolve._sinusoidal_mlp import SinusoidalMLP
 from pdesolve._solution import Solution
 from pdesolve._solve import AbstractSolver, register
 from pdesolve._tableau import ButcherTableau
+from pdesolve._xla import reduce_safe_filter_jit
 
 from ._neural_ivp_fit import adam_fit, model_dtype, relative_fit_error, tune_head
 
@@ -310,11 +312,13 @@ def _default_model(problem: PDEProblem, solver: NeuralIVP, key):
     lower, upper = problem.domain.bounding_box()
     x = jnp.asarray((lower + upper) / 2)
     shape = jnp.shape(problem.u0(x))
-    return SinusoidalMLP(
+    # Everything but the key is static (plain floats and tuples): one compiled initialiser
+    # per network shape instead of ~40 one-op programs, shared by the restarts.
+    return _init_mlp(
         key,
         problem.dim,
-        lower,
-        upper,
+        tuple(float(v) for v in np.ravel(lower)),
+        tuple(float(v) for v in np.ravel(upper)),
         n_outputs=None if shape == () else shape[0],
         width=solver.width,
         depth=solver.depth,
@@ -322,6 +326,11 @@ def _default_model(problem: PDEProblem, solver: NeuralIVP, key):
         n_frequencies=solver.n_frequencies,
         bump=problem.bc is not None,
     )
+
+
+@eqx.filter_jit
+def _init_mlp(key, dim, lower, upper, **options):
+    return SinusoidalMLP(key, dim, np.asarray(lower), np.asarray(upper), **options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,77 +446,70 @@ def _residual_and_error(problem, net, theta, theta_dot, t, Xe):
     return residual, error
 
 
-def _stage_function(solver, problem, net, X, key):
-    """`f(t, θ) = θ̇` on the samples `X`, and the list its calls fill with (θ̇, info).
-
-    CG warm-starts from the previous stage's θ̇ (same samples, nearby θ); each stage
-    draws its own sketch (key folded with the stage index)."""
-    calls = []
-
-    def f(s, th):
-        if solver.linear_solver == "cg":
-            x0 = calls[-1][0] if calls else None
-            x, info = _theta_dot_cg(
-                solver, problem, net, th, s, X, jax.random.fold_in(key, len(calls)), x0
-            )
-        else:
-            x, info = _theta_dot_dense(solver, problem, net, th, s, X)
-        calls.append((x, info))
-        return x
-
-    return f, calls
+def _theta_dot(solver, problem, net, theta, t, X, key, x0):
+    """θ̇ at (t, θ) on the samples `X` by the solver's linear solver, and its info dict
+    (`iterations`, `residual`, `result` as an int code, `lambda_max`, `condition`).
+    `x0` warm-starts CG (ignored by the dense solver)."""
+    if solver.linear_solver == "cg":
+        x, info = _theta_dot_cg(solver, problem, net, theta, t, X, key, x0)
+    else:
+        x, info = _theta_dot_dense(solver, problem, net, theta, t, X)
+    info = dict(info, result=info["result"]._value, iterations=jnp.asarray(info["iterations"], jnp.int32))
+    return x, info
 
 
-def _stage_stats(calls):
-    infos = [info for _, info in calls]
-    return dict(
-        iterations=jnp.stack([i["iterations"] for i in infos]),
-        residual=jnp.stack([i["residual"] for i in infos]),
-        result=jnp.stack([i["result"]._value for i in infos]),
-    )
+@reduce_safe_filter_jit
+def _theta_dot_jit(solver, problem, net, theta, t, X, key):
+    """One θ̇ solve, compiled once per solve: the controller's initial-step heuristic calls
+    it twice (run eagerly, its solves cost 3x and compiled ~385 one-op programs)."""
+    return _theta_dot(solver, problem, net, theta, t, X, key, jnp.zeros_like(theta))[0]
 
 
-@eqx.filter_jit
+@reduce_safe_filter_jit
 def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, key, mesh=None):
     """One Runge–Kutta step of the parameter ODE on fresh samples, then the controller.
 
+    The stages run in a `lax.fori_loop` (`rk_step_looped`): the θ̇ solve (sketch + CG) is
+    compiled once, not once per stage. CG warm-starts from the previous stage's θ̇ (same
+    samples, nearby θ); each stage draws its own sketch (key folded with the stage index).
     Also returns out-of-sample diagnostics at the step's start (t, θ_n), with θ̇ the first
     stage's solution. With a `mesh` the samples are split over its devices (θ replicated):
     GSPMD all-reduces `Jᵀw`, `F` and the sketch's products."""
     key_x, key_p, key_e = jax.random.split(key, 3)
     domain = problem.domain
     X = constrain_leading(domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype), mesh)
-    f, calls = _stage_function(solver, problem, net, X, key_p)
-    theta_next, theta_err, _ = rk_step(solver.tableau, f, t, dt, theta)
+
+    def stage(i, s, th, k_prev):
+        return _theta_dot(solver, problem, net, th, s, X, jax.random.fold_in(key_p, i), k_prev)
+
+    theta_next, theta_err, ks, infos = rk_step_looped(solver.tableau, stage, t, dt, theta)
     accept, dt_next, ctrl_next, result = controller.adapt(
         t, dt, theta, theta_next, theta_err, solver.tableau.error_order, ctrl_state
     )
-    stage = _stage_stats(calls)
     Xe = constrain_leading(domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype), mesh)
-    residual, error = _residual_and_error(problem, net, theta, calls[0][0], t, Xe)
+    residual, error = _residual_and_error(problem, net, theta, ks[0], t, Xe)
     return dict(
         theta=theta_next,
         accept=accept,
         dt_next=dt_next,
         ctrl=ctrl_next,
         result=result,
-        linear_ok=jnp.all(stage["result"] == RESULTS.successful._value),
+        linear_ok=jnp.all(infos["result"] == RESULTS.successful._value),
         finite=jnp.all(jnp.isfinite(theta_next)),
-        stage=stage,
-        condition=calls[0][1]["condition"],
-        lambda_max=calls[0][1]["lambda_max"],
+        stage=dict(iterations=infos["iterations"], residual=infos["residual"], result=infos["result"]),
+        condition=infos["condition"][0],
+        lambda_max=infos["lambda_max"][0],
         residual=residual,
         error=error,
     )
 
 
-@eqx.filter_jit
+@reduce_safe_filter_jit
 def _final_diagnostics(solver, problem, net, theta, t, key, mesh=None):
     """The residual and error at the final (t, θ): one θ̇ solve on fresh samples."""
     key_x, key_p, key_e = jax.random.split(key, 3)
     X = constrain_leading(problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype), mesh)
-    f, _ = _stage_function(solver, problem, net, X, key_p)
-    theta_dot = f(t, theta)
+    theta_dot, _ = _theta_dot(solver, problem, net, theta, t, X, key_p, jnp.zeros_like(theta))
     Xe = constrain_leading(problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype), mesh)
     return _residual_and_error(problem, net, theta, theta_dot, t, Xe)
 
@@ -578,9 +580,11 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
                       checkpoint=None, mesh=None):
     _check_problem(problem, solver)
     checkpoint = check_checkpoint(checkpoint, "NeuralIVP")
-    with run_lock(checkpoint, "NeuralIVP"):  # held until the last save, released on any exit
-        return _run(problem, solver, saveat=saveat, dt0=dt0, controller=controller, max_steps=max_steps,
-                    throw=throw, progress=progress, key=key, checkpoint=checkpoint, mesh=mesh)
+    with run_lock(checkpoint, "NeuralIVP"), CompileTimer() as timer:  # lock held until the last save
+        sol = _run(problem, solver, saveat=saveat, dt0=dt0, controller=controller, max_steps=max_steps,
+                   throw=throw, progress=progress, key=key, checkpoint=checkpoint, mesh=mesh)
+    sol.stats.update(compile_time=timer.seconds, num_compilations=timer.programs)
+    return sol
 
 
 def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, checkpoint, mesh):
@@ -634,8 +638,7 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
 
     def f_init(s, th, args=None):
         del args
-        fn, _ = _stage_function(solver, problem, net, X_init, key_loop)
-        return fn(s, th)
+        return _theta_dot_jit(solver, problem, net, th, s, X_init, key_loop)
 
     def init_controller(th):
         return controller.init(f_init, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), th,
