@@ -112,6 +112,35 @@ def assemble_saved(saveat: SaveAt, start, at_ts, at_steps, end, dtype):
     return jnp.concatenate(ts_parts), jax.tree.map(lambda *xs: jnp.concatenate(xs), *ys_parts)
 
 
+def _xp(*values):
+    """`jax.numpy` for arrays and tracers, NumPy for host scalars (no dispatch per call)."""
+    return jnp if any(isinstance(v, jax.Array) for v in values) else np
+
+
+def clip_to_target(t, dt, target, eps):
+    """The step from `t` towards the next saved time or `t1` (`target`) for a proposal `dt`.
+
+    Shared by every time stepper (the compiled loop below and NeuralIVP's host loop, on
+    arrays or host floats): a proposal that reaches the target, or falls short of it by
+    less than `64 eps |target|`, is clipped to land on it exactly.
+    Returns `(step, hit, clipped)`: the step to attempt, whether it lands on the target,
+    and whether it is shorter than the proposal.
+    """
+    remaining = target - t
+    hit = dt >= remaining - 64 * eps * abs(target)
+    return _xp(t, dt, target).where(hit, remaining, dt), hit, hit & (remaining < dt)
+
+
+def proposal_after_clip(controller, accepted_clipped, dt_next, dt_proposed):
+    """The next step size after an accepted step: the controller's `dt_next`, or (for a
+    controller with `resume_after_clip`) at least the proposal `dt_proposed` that a
+    clip to a saved time shortened, so saving does not slow the solve down."""
+    if not controller.resume_after_clip:
+        return dt_next
+    xp = _xp(accepted_clipped, dt_next, dt_proposed)
+    return xp.where(accepted_clipped, xp.maximum(dt_next, dt_proposed), dt_next)
+
+
 def time_dtype(*ts):
     return jnp.result_type(*ts, float)
 
@@ -277,11 +306,9 @@ def integrate(
         save_idx = c["save_idx"]
         pending = save_idx < n_ts
         target = s1 if n_ts == 0 else jnp.where(pending, save_s[jnp.minimum(save_idx, n_ts - 1)], s1)
-        remaining = target - t
-        zero = remaining <= 0  # a saved time equal to the current time: save only
+        zero = target - t <= 0  # a saved time equal to the current time: save only
         # Land exactly on the target when the proposal reaches it (or nearly does).
-        hit = c["dt"] >= remaining - 64 * eps * jnp.abs(target)
-        dt = jnp.where(hit, remaining, c["dt"])
+        dt, hit, clipped = clip_to_target(t, c["dt"], target, eps)
         dt = jnp.where(zero, jnp.zeros_like(dt), dt)
         y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, t, dt, y, c["step"])
         # Step sizes are not differentiated: the controller sees no tangent or cotangent.
@@ -295,9 +322,7 @@ def integrate(
         accept = accept & ~step_failed
         accept = accept | zero
         # After a step shortened by clipping, resume from the controller's earlier proposal.
-        clipped = hit & (remaining < c["dt"])
-        if controller.resume_after_clip:
-            dt_next = jnp.where(accept & clipped, jnp.maximum(dt_next, c["dt"]), dt_next)
+        dt_next = proposal_after_clip(controller, accept & clipped, dt_next, c["dt"])
         dt_next = jnp.where(zero, c["dt"], dt_next)
         ctrl_next = _tree_where(zero, c["ctrl"], ctrl_next)
         result = RESULTS.where(zero, RESULTS.successful, result)
