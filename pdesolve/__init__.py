@@ -38,7 +38,7 @@ from ._rbf_fd import (
 )
 from ._sparse import EllMatrix as EllMatrix
 from ._checkpoint import Checkpoint as Checkpoint, CheckpointError as CheckpointError
-from ._nystrom import NystromPreconditioner as NystromPreconditioner, nystrom_cg as nystrom_cg
+from ._nystrom import NystromPreconditioner as NystromPreconditioner, ResidualCG as ResidualCG, nystrom_cg as nystrom_cg
 from ._sinusoidal_mlp import SinusoidalMLP as SinusoidalMLP, sinusoidal_embedding as sinusoidal_embedding
 from ._imex_tableau import (
     ARK3_2_4L2SA as ARK3_2_4L2SA,
