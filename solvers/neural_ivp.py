@@ -11,7 +11,7 @@ residual `‖∂t u − rhs(u)‖²` over θ̇ on `n` Monte-Carlo samples gives 
 with `J = ∂N(x_i; θ)/∂θ` (n x p) and `f_i = rhs(u, x_i, t)`. `M v` costs one JVP and one
 transposed JVP (`jax.linearize` + `jax.linear_transpose`): O(n + p) memory, never an
 `n x p` or `p x p` array; the system is solved by CG preconditioned with a rank-ℓ
-randomized Nyström approximation of `M` (built once per step, `μ̃ = μ λ_1(M)`). θ is
+randomized Nyström approximation of `M` (built at every stage, `μ̃ = μ λ_1(M)`). θ is
 integrated by any explicit Runge–Kutta tableau (Bosh3 by default) under the suite's step
 controllers, with fresh samples for each step shared by its stages.
 """
