@@ -141,6 +141,24 @@ def proposal_after_clip(controller, accepted_clipped, dt_next, dt_proposed):
     return xp.where(accepted_clipped, xp.maximum(dt_next, dt_proposed), dt_next)
 
 
+def nonfinite_rejections(finite, zero, dt, t, target, n_bad, n_nonfinite, eps):
+    """Bookkeeping of non-finite candidate steps under an adaptive controller (which rejects
+    them and shrinks the step). Shared by the compiled loop and NeuralIVP's host loop.
+
+    Returns `(n_bad, n_nonfinite, give_up)`: consecutive and total non-finite candidates, and
+    whether to end the solve with `RESULTS.nonfinite` — after `_NONFINITE_REJECTIONS` in a
+    row (steps shrunk by ~factormin**20: the vector field itself is non-finite here, not the
+    step too large), or at once when the step is too small to advance `t` (the field turns
+    non-finite just ahead; the solve would creep towards it until `max_steps`).
+    """
+    xp = _xp(finite, dt, t, target, n_bad)
+    bad = ~finite & ~zero
+    n_bad = xp.where(bad, n_bad + 1, 0)
+    n_nonfinite = n_nonfinite + xp.asarray(bad).astype(np.int32)
+    stuck = bad & (dt <= 256 * eps * xp.maximum(abs(t), abs(target)))
+    return n_bad, n_nonfinite, (n_bad >= _NONFINITE_REJECTIONS) | stuck
+
+
 def time_dtype(*ts):
     return jnp.result_type(*ts, float)
 
@@ -329,20 +347,13 @@ def integrate(
         finite = _all_finite(y_next)
         result = RESULTS.where(accept & ~finite & (result == RESULTS.successful), RESULTS.nonfinite, result)
         accept = accept & finite
-        # An adaptive controller rejects non-finite candidates and shrinks the step; a run
-        # of them (steps shrunk by ~factormin**_NONFINITE_REJECTIONS) means the vector field
-        # itself is non-finite here, not that the step is too large: end with `nonfinite`.
-        # So does one at a step too small to advance t, where the field turns non-finite
-        # just ahead (the solve would creep towards that time until max_steps).
-        # (Only adaptive controllers reject: with fixed steps a non-finite step is `nonfinite` above.)
+        # Adaptive controllers reject non-finite candidates (see nonfinite_rejections); with
+        # fixed steps a non-finite step is `nonfinite` above.
         if controller.requires_error_estimate:
-            bad = ~finite & ~zero
-            n_bad = jnp.where(bad, c["n_bad"] + 1, 0)
-            n_nonfinite = c["n_nonfinite"] + bad.astype(jnp.int32)
-            stuck = bad & (dt <= 256 * eps * jnp.maximum(jnp.abs(t), jnp.abs(target)))
-            result = RESULTS.where(
-                ((n_bad >= _NONFINITE_REJECTIONS) | stuck) & (result == RESULTS.successful), RESULTS.nonfinite, result
+            n_bad, n_nonfinite, give_up = nonfinite_rejections(
+                finite, zero, dt, t, target, c["n_bad"], c["n_nonfinite"], eps
             )
+            result = RESULTS.where(give_up & (result == RESULTS.successful), RESULTS.nonfinite, result)
         else:
             n_bad, n_nonfinite = c["n_bad"], c["n_nonfinite"]
         t_new = jnp.where(accept, jnp.where(hit, target, t + dt), t)

@@ -43,7 +43,7 @@ from pdesolve._controllers import (
 from pdesolve._field import Field
 from pdesolve._flat import FlatParams
 from pdesolve._geometry import Box
-from pdesolve._integrate import clip_to_target, proposal_after_clip, validate
+from pdesolve._integrate import clip_to_target, nonfinite_rejections, proposal_after_clip, validate
 from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
 from pdesolve._problems import PDEProblem
 from pdesolve._results import RESULTS
@@ -221,7 +221,7 @@ class NeuralIVP(AbstractSolver):
     and options), `model` (the network at the final time).
 
     Requires float64 (`jax.config.update("jax_enable_x64", True)`): the systems have
-    condition numbers up to `1/μ = 1e6` and CG is asked for 1e-7.
+    condition numbers up to `1/μ` (1e8 at the default) and CG is asked for 1e-7.
     """
 
     model: Any = None
@@ -312,7 +312,7 @@ def _check_problem(problem: PDEProblem, solver: NeuralIVP):
     if jnp.result_type(float) != jnp.float64:
         raise ValueError(
             "NeuralIVP needs float64: the parameter ODE's linear systems have condition numbers "
-            "up to 1/mu ~ 1e6 and CG is asked for cg_rtol ~ 1e-7. Enable it at program start "
+            "up to 1/mu (1e8 at the default) and CG is asked for cg_rtol ~ 1e-7. Enable it at program start "
             "with `jax.config.update('jax_enable_x64', True)`."
         )
 
@@ -665,6 +665,7 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         lambda_max_history=[],
     )
     n_acc = n_rej = n_att = 0
+    n_bad = n_nonfinite = 0  # non-finite candidates: consecutive, total
     restarts = 0
     last_restart_wall = time.perf_counter()
     restart_durations: list[float] = []
@@ -765,9 +766,17 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
             result = RESULTS.linear_solve_failed
             break
         step_result = out["result"]
-        if bool(out["accept"]) and not bool(out["finite"]):
+        finite = bool(out["finite"])
+        if bool(out["accept"]) and not finite:
             result = RESULTS.nonfinite
             break
+        if controller.requires_error_estimate:  # rejected non-finite candidates, as the integrator counts them
+            n_bad, n_nonfinite, give_up = nonfinite_rejections(
+                np.bool_(finite), np.bool_(False), np.float64(step_dt), np.float64(t), np.float64(target),
+                n_bad, n_nonfinite, eps)
+            if give_up:
+                result = RESULTS.nonfinite
+                break
         if step_result != RESULTS.successful and not bool(out["accept"]):
             result = step_result
             break
