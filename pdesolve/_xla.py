@@ -42,11 +42,16 @@ def reduce_fusion_options() -> dict:
 
 def reduce_safe_filter_jit(fn):
     """`equinox.filter_jit(fn)`, compiled with `reduce_fusion_options()` (decided at the
-    first call, when the backend is known)."""
+    first call, when the backend is known). Called inside another trace (`jit`,
+    `eval_shape`), where compiler options cannot be set, it is a plain `filter_jit`: the
+    enclosing program's options apply."""
     jitted = {}
+    plain = eqx.filter_jit(fn)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((args, kwargs))):
+            return plain(*args, **kwargs)
         if "fn" not in jitted:
             jitted["fn"] = eqx.filter_jit(fn, compiler_options=reduce_fusion_options())
         return jitted["fn"](*args, **kwargs)

@@ -19,6 +19,7 @@ def _values(fn, X):
     return jax.vmap(fn)(X).reshape(X.shape[0], -1)
 
 
+@reduce_safe_filter_jit
 def relative_fit_error(model, target, X) -> jax.Array:
     """`‖model − target‖ / ‖target‖` over the sample points `X` (root mean squares)."""
     diff = _values(model, X) - _values(target, X)

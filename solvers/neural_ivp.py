@@ -513,14 +513,19 @@ def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, ke
     )
 
 
-@reduce_safe_filter_jit
 def _final_diagnostics(solver, problem, net, theta, t, key, mesh=None):
-    """The residual and error at the final (t, θ): one θ̇ solve on fresh samples."""
+    """The residual and error at the final (t, θ): one θ̇ solve on fresh samples, by the
+    program already compiled for the controller's initial step."""
     key_x, key_p, key_e = jax.random.split(key, 3)
-    X = constrain_leading(problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype), mesh)
-    theta_dot, _ = _theta_dot(solver, problem, net, theta, t, X, key_p, jnp.zeros_like(theta))
-    Xe = constrain_leading(problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype), mesh)
-    return _residual_and_error(problem, net, theta, theta_dot, t, Xe)
+    X = problem.domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype)
+    Xe = problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
+    if mesh is not None:
+        X, Xe = shard_leading(X, mesh), shard_leading(Xe, mesh, strict=False)
+    theta_dot = _theta_dot_jit(solver, problem, net, theta, t, X, key_p)
+    return _residual_and_error_jit(problem, net, theta, theta_dot, t, Xe)
+
+
+_residual_and_error_jit = reduce_safe_filter_jit(_residual_and_error)
 
 
 # ---------------------------------------------------------------------------------------------

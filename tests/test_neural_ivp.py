@@ -162,7 +162,9 @@ def test_advection_stats(advection_solution):
 
 
 def test_constant_steps_and_restart_counted():
-    solver = pds.NeuralIVP(**{**SMALL, "fit_steps": 200}, restart=pds.RestartPolicy(max_cg_iterations=1))
+    # mu=1e-6: with 4 constant steps the small network's parameter ODE at the default mu=1e-8
+    # is stepped too coarsely (error 0.24 at T without restarts, 0.53 with; 5.7e-3 at 1e-6).
+    solver = pds.NeuralIVP(**{**SMALL, "fit_steps": 200, "mu": 1e-6}, restart=pds.RestartPolicy(max_cg_iterations=1))
     sol = pds.solve(_advection(), solver, dt0=T / 4, key=jax.random.PRNGKey(1))
     assert sol.stats["num_accepted_steps"] == 4 and sol.stats["num_rejected_steps"] == 0
     # Every step needs more than one CG iteration, so every step but the last restarts.
