@@ -115,7 +115,7 @@ def _case_neural_ivp(sz, placements):
 
         def step(th, mesh=mesh):
             return ivp._attempt_step(solver, prob, net, controller, th, jnp.asarray(0.0),
-                                     jnp.asarray(1e-3), ctrl, jax.random.PRNGKey(1), mesh)["theta"]
+                                     jnp.asarray(1e-3), ctrl, jax.random.PRNGKey(1), jnp.asarray(1.0), mesh)["theta"]
 
         out[name] = (step, (th,))
     return out, {"n_samples": sz["ivp_samples"], "parameters": int(theta.size), "rank": sz["ivp_rank"]}

@@ -122,6 +122,13 @@ class RestartPolicy(eqx.Module):
         return None
 
 
+# When a step's CG fails even after a restart, μ is raised by this factor (up to the ceiling) and
+# the step retried: at μ = 1e-8 the rank-ℓ sketch cannot precondition a Gram matrix of rank
+# <= n << p (Fokker–Planck d = 8, n = 1000: CG 500 iterations, linear_solve_failed), at 1e-6 it
+# can. Each raise is recorded in stats["mu_history"].
+MU_RAISE = 100.0
+MU_CEILING = 1e-4
+
 # The n_samples rule (docs/neural-ivp.md): θ̇ is the least-squares fit of the PDE on the
 # step's n samples, so n must cover the domain (a floor, and a number per dimension) and
 # the Gram matrix M = JᵀJ/n (rank <= n k) must have at least the Nyström sketch's rank.
@@ -213,7 +220,8 @@ class NeuralIVP(AbstractSolver):
     the network at points `x` (`(d,)` or `(m, d)`) for `t` in `ts` (`t=None`: the last);
     `stats` with `cg_iterations`, `cg_residuals`, `cg_results` (one entry per CG solve),
     `num_accepted_steps`, `num_rejected_steps`, `num_fevals` (θ̇ solves), `restarts`,
-    `restart_times`, `residual_history` (`(t, ‖Jθ̇ − f‖/‖f‖)` on independent samples at
+    `restart_times`, `mu_history` (`(t, μ)` each time μ was raised ×100 because CG failed
+    after a restart; empty normally), `residual_history` (`(t, ‖Jθ̇ − f‖/‖f‖)` on independent samples at
     each accepted step), `error_history` (relative L2 error vs `problem.solution`, if
     any), `condition_history`, `lambda_max_history`, `fit_error`, `num_parameters`,
     `wall_time`, `compile_time` (seconds spent tracing and compiling during this solve) and
@@ -391,7 +399,7 @@ def _power_lambda_max(A, iterations=30):
     return v @ (A @ v)
 
 
-def _theta_dot_cg(solver, problem, net, theta, t, X, key, x0=None):
+def _theta_dot_cg(solver, problem, net, theta, t, X, key, x0=None, mu_scale=1.0):
     """θ̇ from `(M + μ̃ I) θ̇ = F` by Nyström-preconditioned CG at (t, θ) on samples `X`.
 
     The rank-ℓ sketch is built here, at this θ (ℓ products with `M`): a sketch from a
@@ -403,7 +411,7 @@ def _theta_dot_cg(solver, problem, net, theta, t, X, key, x0=None):
     precond = NystromPreconditioner.build(op, min(solver.rank, theta.shape[0]), key=key)
     f = net.pde_rhs(problem, theta, X, t)
     F = vjp(f)[0] / X.shape[0]
-    mu_abs = solver.mu * precond.lambda_max
+    mu_abs = solver.mu * mu_scale * precond.lambda_max
     x, info = nystrom_cg(
         op, F, precond, mu=mu_abs, rtol=solver.cg_rtol, max_steps=solver.cg_max_steps, x0=x0
     )
@@ -412,7 +420,7 @@ def _theta_dot_cg(solver, problem, net, theta, t, X, key, x0=None):
     return x, info
 
 
-def _theta_dot_dense(solver, problem, net, theta, t, X):
+def _theta_dot_dense(solver, problem, net, theta, t, X, mu_scale=1.0):
     n = X.shape[0]
     # Per-point reverse-mode Jacobians, vmapped: O(n p) work. (jax.jacrev of the batched
     # outputs would pull back n one-hot cotangents through all n points: O(n² p).)
@@ -422,7 +430,7 @@ def _theta_dot_dense(solver, problem, net, theta, t, X):
     f = net.pde_rhs(problem, theta, X, t).ravel()
     M = J.T @ J / n
     lambda_max = _power_lambda_max(M)
-    mu_abs = solver.mu * lambda_max
+    mu_abs = solver.mu * mu_scale * lambda_max
     A = M + mu_abs * jnp.eye(M.shape[0], dtype=M.dtype)
     F = J.T @ f / n
     sol = lx.linear_solve(lx.MatrixLinearOperator(A, lx.positive_semidefinite_tag), F, lx.Cholesky(), throw=False)
@@ -455,27 +463,27 @@ def _residual_and_error(problem, net, theta, theta_dot, t, Xe):
     return residual, error
 
 
-def _theta_dot(solver, problem, net, theta, t, X, key, x0):
+def _theta_dot(solver, problem, net, theta, t, X, key, x0, mu_scale):
     """θ̇ at (t, θ) on the samples `X` by the solver's linear solver, and its info dict
     (`iterations`, `residual`, `result` as an int code, `lambda_max`, `condition`).
     `x0` warm-starts CG (ignored by the dense solver)."""
     if solver.linear_solver == "cg":
-        x, info = _theta_dot_cg(solver, problem, net, theta, t, X, key, x0)
+        x, info = _theta_dot_cg(solver, problem, net, theta, t, X, key, x0, mu_scale)
     else:
-        x, info = _theta_dot_dense(solver, problem, net, theta, t, X)
+        x, info = _theta_dot_dense(solver, problem, net, theta, t, X, mu_scale)
     info = dict(info, result=info["result"]._value, iterations=jnp.asarray(info["iterations"], jnp.int32))
     return x, info
 
 
 @reduce_safe_filter_jit
-def _theta_dot_jit(solver, problem, net, theta, t, X, key):
+def _theta_dot_jit(solver, problem, net, theta, t, X, key, mu_scale):
     """One θ̇ solve, compiled once per solve: the controller's initial-step heuristic calls
     it twice (run eagerly, its solves cost 3x and compiled ~385 one-op programs)."""
-    return _theta_dot(solver, problem, net, theta, t, X, key, jnp.zeros_like(theta))[0]
+    return _theta_dot(solver, problem, net, theta, t, X, key, jnp.zeros_like(theta), mu_scale)[0]
 
 
 @reduce_safe_filter_jit
-def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, key, mesh=None):
+def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, key, mu_scale, mesh=None):
     """One Runge–Kutta step of the parameter ODE on fresh samples, then the controller.
 
     The stages run in a `lax.fori_loop` (`rk_step_looped`): the θ̇ solve (sketch + CG) is
@@ -489,7 +497,7 @@ def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, ke
     X = constrain_leading(domain.sample_interior(key_x, solver.n_samples).astype(theta.dtype), mesh)
 
     def stage(i, s, th, k_prev):
-        return _theta_dot(solver, problem, net, th, s, X, jax.random.fold_in(key_p, i), k_prev)
+        return _theta_dot(solver, problem, net, th, s, X, jax.random.fold_in(key_p, i), k_prev, mu_scale)
 
     theta_next, theta_err, ks, infos = rk_step_looped(solver.tableau, stage, t, dt, theta)
     accept, dt_next, ctrl_next, result = controller.adapt(
@@ -513,7 +521,7 @@ def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, ke
     )
 
 
-def _final_diagnostics(solver, problem, net, theta, t, key, mesh=None):
+def _final_diagnostics(solver, problem, net, theta, t, key, mu_scale, mesh=None):
     """The residual and error at the final (t, θ): one θ̇ solve on fresh samples, by the
     program already compiled for the controller's initial step."""
     key_x, key_p, key_e = jax.random.split(key, 3)
@@ -521,7 +529,7 @@ def _final_diagnostics(solver, problem, net, theta, t, key, mesh=None):
     Xe = problem.domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype)
     if mesh is not None:
         X, Xe = shard_leading(X, mesh), shard_leading(Xe, mesh, strict=False)
-    theta_dot = _theta_dot_jit(solver, problem, net, theta, t, X, key_p)
+    theta_dot = _theta_dot_jit(solver, problem, net, theta, t, X, key_p, mu_scale)
     return _residual_and_error_jit(problem, net, theta, theta_dot, t, Xe)
 
 
@@ -652,7 +660,7 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
 
     def f_init(s, th, args=None):
         del args
-        return _theta_dot_jit(solver, problem, net, th, s, X_init, key_loop)
+        return _theta_dot_jit(solver, problem, net, th, s, X_init, key_loop, jnp.asarray(1.0, dtype))
 
     def init_controller(th):
         return controller.init(f_init, jnp.asarray(t0, dtype), jnp.asarray(t1, dtype), th,
@@ -667,10 +675,11 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
     stats: dict[str, Any] = dict(
         cg_iterations=[], cg_residuals=[], cg_results=[], restart_times=[], restart_reasons=[],
         restart_fit_errors=[], residual_history=[], error_history=[], condition_history=[],
-        lambda_max_history=[],
+        lambda_max_history=[], mu_history=[],
     )
     n_acc = n_rej = n_att = 0
     n_bad = n_nonfinite = 0  # non-finite candidates: consecutive, total
+    mu_scale = 1.0  # raised by MU_RAISE when CG fails after a restart
     restarts = 0
     last_restart_wall = time.perf_counter()
     restart_durations: list[float] = []
@@ -711,7 +720,7 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
     def save_state():
         nonlocal last_saved
         state = dict(
-            t=t, dt=dt, n_acc=n_acc, n_rej=n_rej, n_att=n_att, restarts=restarts, save_idx=save_idx,
+            t=t, dt=dt, n_acc=n_acc, n_rej=n_rej, n_att=n_att, restarts=restarts, save_idx=save_idx, mu_scale=mu_scale,
             saved_ts=saved_ts, retried=retried, stats=stats, restart_durations=restart_durations,
             fit_error_adam=fit_error_adam, fit_error=fit_error,
             wall_time=wall_before + time.perf_counter() - wall0,
@@ -724,13 +733,14 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         step, trees, state = load_checkpoint(
             checkpoint, kind="neural_ivp", fingerprint=fingerprint,
             templates=dict(theta=theta, ctrl=ctrl_state, saved=None),
-            state_keys=("t", "dt", "n_acc", "n_rej", "n_att", "restarts", "save_idx", "saved_ts", "retried",
+            state_keys=("t", "dt", "n_acc", "n_rej", "n_att", "restarts", "save_idx", "mu_scale", "saved_ts", "retried",
                         "stats", "restart_durations", "fit_error_adam", "fit_error", "wall_time"),
         )
         theta, ctrl_state, saved_thetas = trees["theta"], trees["ctrl"], trees["saved"]
         t, dt = float(state["t"]), float(state["dt"])
         n_acc, n_rej, n_att = int(state["n_acc"]), int(state["n_rej"]), int(state["n_att"])
         restarts, save_idx, retried = int(state["restarts"]), int(state["save_idx"]), bool(state["retried"])
+        mu_scale = float(state["mu_scale"])
         saved_ts = [float(x) for x in state["saved_ts"]]
         stats = {name: list(value) for name, value in state["stats"].items()}
         restart_durations = list(state["restart_durations"])
@@ -756,7 +766,7 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         step_dt, hit, clipped = (v.item() for v in clip_to_target(np.float64(t), np.float64(dt), np.float64(target), eps))
         out = _attempt_step(solver, problem, net, controller, _place(theta, mesh), jnp.asarray(t, dtype),
                             jnp.asarray(step_dt, dtype), _place(ctrl_state, mesh), jax.random.fold_in(key_loop, n_att),
-                            mesh)
+                            jnp.asarray(mu_scale, dtype), mesh)
         n_att += 1
         stage = jax.device_get(out["stage"])
         stats["cg_iterations"].extend(int(i) for i in stage["iterations"])
@@ -767,6 +777,11 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
             if can_restart and not retried:
                 theta = restart("cg_failed", theta)
                 retried = True
+                continue
+            if solver.mu * mu_scale * MU_RAISE <= MU_CEILING:  # CG cannot meet the tolerance at this μ
+                mu_scale *= MU_RAISE
+                stats["mu_history"].append((t, solver.mu * mu_scale))
+                retried = False
                 continue
             result = RESULTS.linear_solve_failed
             break
@@ -819,11 +834,12 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         save_state()
 
     final_residual, final_error = _final_diagnostics(solver, problem, net, _place(theta, mesh), jnp.asarray(t, dtype),
-                                                     jax.random.fold_in(key_loop, 2**31 - 2), mesh)
+                                                     jax.random.fold_in(key_loop, 2**31 - 2),
+                                                     jnp.asarray(mu_scale, dtype), mesh)
     stats["residual_history"].append((t, float(final_residual)))
     if problem.solution is not None:
         stats["error_history"].append((t, float(final_error)))
-    for name in ("residual_history", "error_history", "condition_history", "lambda_max_history"):
+    for name in ("residual_history", "error_history", "condition_history", "lambda_max_history", "mu_history"):
         stats[name] = np.asarray(stats[name], dtype=float).reshape(-1, 2)
     for name in ("cg_iterations", "cg_results"):
         stats[name] = np.asarray(stats[name], dtype=int)

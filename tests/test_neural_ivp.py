@@ -308,3 +308,13 @@ def test_first_solve_compiles_a_bounded_number_of_programs_and_a_repeat_none():
     assert first.stats["compile_time"] > 0
     again = pds.solve(problem, solver, key=jax.random.PRNGKey(1), dt0=T / 3)  # new key and step size
     assert again.stats["num_compilations"] <= 2, again.stats["num_compilations"]
+
+
+def test_mu_is_raised_when_cg_cannot_meet_the_tolerance():
+    """A CG cap too small for μ = 1e-8 (the solve needs ~30 iterations there, ~7 at 1e-6): the
+    step is retried at μ × 100 and the solve completes; the raise is recorded."""
+    solver = pds.NeuralIVP(**{**SMALL, "fit_steps": 200, "cg_max_steps": 5}, restart=None)
+    sol = pds.solve(ADVECTION, solver, key=jax.random.PRNGKey(1))
+    assert sol.successful
+    np.testing.assert_allclose(sol.stats["mu_history"], [[0.0, 1e-6]])
+    assert float(sol.stats["error_history"][-1, 1]) < 1e-2  # measured 3.0e-3

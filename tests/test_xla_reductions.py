@@ -38,7 +38,7 @@ def stage_setup():
     X = problem.domain.sample_interior(jax.random.PRNGKey(3), solver.n_samples)
 
     def stage(theta, X, key):
-        x, info = nivp._theta_dot(solver, problem, net, theta, 0.0, X, key, jnp.zeros_like(theta))
+        x, info = nivp._theta_dot(solver, problem, net, theta, 0.0, X, key, jnp.zeros_like(theta), 1.0)
         return x, info["residual"], info["lambda_max"]
 
     @eqx.filter_jit
