@@ -189,7 +189,7 @@ class ResidualCG(lx.AbstractLinearSolver):
             return (i < self.max_steps) & (r_norm > atol) & ~broke
 
         def body(c):
-            i, x, r, p, rz, _, _ = c
+            i, x, r, p, rz, r_norm, _ = c
             Ap = operator.mv(p)
             pAp = dot(p, Ap)
             alpha = rz / pAp
@@ -204,7 +204,7 @@ class ResidualCG(lx.AbstractLinearSolver):
             broke = ~(pAp > 0) | ~jnp.isfinite(rz_new) | ~jnp.all(jnp.isfinite(x_new))
             keep = lambda new, old: jnp.where(broke, old, new)  # noqa: E731
             return (i_new, keep(x_new, x), keep(r_new, r), keep(p_new, p), keep(rz_new, rz),
-                    keep(_two_norm(r_new), _two_norm(r)), broke)
+                    keep(_two_norm(r_new), r_norm), broke)
 
         steps, x, _, _, _, r_norm, _ = jax.lax.while_loop(cond, body, carry0)
         result = lx.RESULTS.where(r_norm <= atol, lx.RESULTS.successful, lx.RESULTS.max_steps_reached)
