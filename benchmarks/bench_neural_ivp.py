@@ -96,22 +96,22 @@ def width_for(p_target, dim, n_out, depth, n_frequencies=5):
 def main(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--dense-20k", action="store_true", help="also run the dense solve at p ≈ 20k (~10 min, ~10 GB)")
-    parser.add_argument("--parts", default="abcd", help="which parts to run, in this order (subset of 'abcd'; default all)")
+    parser.add_argument("--parts", default="abcde", help="which parts to run, in this order (subset of 'abcde'; default all)")
     parser.add_argument("--wave-samples", type=int, default=1000, help="(b) n_samples per step (default 1000)")
-    parser.add_argument("--fp-samples", type=int, default=1000, help="(c) n_samples per step (default 1000)")
+    parser.add_argument("--fp-samples", type=int, default=1000, help="(c, e) n_samples per step (default 1000)")
     parser.add_argument("--fit-steps", type=int, default=1000, help="(b, c) Adam steps of the initial fit and restarts (default 1000; the solver's 2000)")
     parser.add_argument("--max-restarts", type=int, default=1,
                         help="(b, c) NeuralIVP RestartPolicy(max_restarts=...) (default 1; the solver's 50: one restart "
                         "refits the network, minutes on this CPU)")
-    parser.add_argument("--fit-batch", type=int, default=1000, help="(c) Adam batch of the initial fit (default 1000, the solver's)")
+    parser.add_argument("--fit-batch", type=int, default=1000, help="(c, e) Adam batch of the initial fit (default 1000, the solver's)")
     parser.add_argument("--wave-fit-batch", type=int, default=5000,
                         help="(b) Adam batch of the initial fit (default 5000: with the solver's 1000 uniform samples the "
                         "sharp initial pulse is fit to only ~0.8 relative error)")
     parser.add_argument("--wave-steps", type=int, default=10, help="(b) constant RK23 steps, same for NeuralIVP and EDNN (default 10; 0: PID controller)")
-    parser.add_argument("--fp-steps", type=int, default=5, help="(c) constant RK23 steps (default 5; 0: PID controller)")
+    parser.add_argument("--fp-steps", type=int, default=5, help="(c, e) constant RK23 steps (default 5; 0: PID controller)")
     parser.add_argument("--wave-pid", action="store_true", help="(b) also run NeuralIVP with the PID controller (rtol=atol=--rtol)")
     parser.add_argument("--rtol", type=float, default=1e-4, help="PID rtol = atol (default 1e-4, the reference's)")
-    parser.add_argument("--fp-T", type=float, default=0.25, help="(c) final time (default 0.25)")
+    parser.add_argument("--fp-T", type=float, default=0.25, help="(c, e) final time (default 0.25)")
     parser.add_argument("--max-steps", type=int, default=200, help="(b, c) max_steps (default 200)")
     parser.add_argument("--fp-variant", default=None, metavar="RANK,CG_MAX_STEPS",
                         help="(c) also run NeuralIVP with this Nyström rank and CG cap (e.g. 300,1000)")
@@ -127,7 +127,7 @@ def main(argv=None):
 
     import pdesolve as pds
     from pdesolve._nystrom import NystromPreconditioner
-    from pdesolve.problems import fokker_planck, wave3d, wave3d_exact, wave3d_fd_error, wave3d_finite_difference
+    from pdesolve.problems import fokker_planck, vlasov, wave3d, wave3d_exact, wave3d_fd_error, wave3d_finite_difference
     from pdesolve.solvers.neural_ivp import _gram_operator, _Net, _theta_dot_cg, _theta_dot_dense
 
     wall_start = time.perf_counter()
@@ -290,6 +290,7 @@ def main(argv=None):
                     else "FAILED: " + str(pds.RESULTS[sol.result]).split(" (")[0]),
             successful=bool(sol.result == pds.RESULTS.successful),
             t_final=float(res[-1, 0]) if res.size else None,
+            mu_history=np.asarray(st["mu_history"]).tolist(),
             accepted_steps=int(st["num_accepted_steps"]), rejected_steps=int(st["num_rejected_steps"]),
             linear_solves=int(st["num_fevals"]), restarts=int(st["restarts"]),
             restart_reasons=list(st["restart_reasons"]), restart_times=[float(v) for v in st["restart_times"]],
@@ -381,11 +382,9 @@ def main(argv=None):
                      + (f"; quick: T={T}, width {width} instead of 100, FD grid {n_fd}^3" if quick else ""))
         return dict(T=T, n_test=n_test, test_points="uniform in [-1,1]^3, PRNGKey(7)", rows=rows)
 
-    # ============================================================== (c) Fokker–Planck d = 8
-    def part_c():
-        d = 8
-        T = 0.05 if quick else opts.fp_T
-        problem = fokker_planck(d, T=T)
+    # ============================================================== (c) Fokker–Planck d = 8, (e) Vlasov 6-D
+    def residual_part(tag, problem, d, T, label):
+        """NeuralIVP vs EDNN by the PDE residual on independent samples (no exact solution)."""
         n_samples = 200 if quick else opts.fp_samples
         fit_steps = 100 if quick else opts.fit_steps
         width = 16 if quick else 100
@@ -394,7 +393,7 @@ def main(argv=None):
         ctrl, ctrl_desc = controller_for(T, 1 if quick else opts.fp_steps)
         ctrl["max_steps"] = 20 if quick else opts.max_steps
         rows = []
-        log(f"(c) fokker_planck(d={d}, T={T}): NeuralIVP (3x{width} sinusoidal, n_samples={n_samples})")
+        log(f"({tag}) {label}(d={d}, T={T}): NeuralIVP (3x{width} sinusoidal, n_samples={n_samples})")
         nivp = pds.NeuralIVP(width=width, depth=3, head_samples=5000 if quick else 10000,
                              restart=pds.RestartPolicy(max_restarts=opts.max_restarts), **common)
         _, out = run_solver("NeuralIVP", problem, nivp, ctrl, jax.random.PRNGKey(0))
@@ -402,26 +401,33 @@ def main(argv=None):
         rows.append(out)
         if opts.fp_variant and not quick:
             v_rank, v_cg = (int(v) for v in opts.fp_variant.split(","))
-            log(f"(c) NeuralIVP variant: rank {v_rank}, cg_max_steps {v_cg}")
+            log(f"({tag}) NeuralIVP variant: rank {v_rank}, cg_max_steps {v_cg}")
             nivp_v = dataclasses.replace(nivp, rank=v_rank, cg_max_steps=v_cg)
             _, out_v = run_solver(f"NeuralIVP r{v_rank} cg{v_cg}", problem, nivp_v, ctrl, jax.random.PRNGKey(0))
             out_v["config"] = out["config"].replace("rank 100", f"rank {v_rank}, cg_max_steps {v_cg}")
             rows.append(out_v)
-        log("(c) EDNN (4x30 tanh MLP x bump, dense)")
+        log(f"({tag}) EDNN (4x30 tanh MLP x bump, dense)")
         ednn = pds.NeuralIVP(model=BumpMLP(jax.random.PRNGKey(3), d, None),
                              linear_solver="dense", head_tuning=False, restart=None, **common)
         _, out_e = run_solver("EDNN", problem, ednn, ctrl, jax.random.PRNGKey(0))
         out_e["config"] = f"eqx.nn.MLP 4x30 tanh x ∏(1-x_i²), dense, n_samples={n_samples}, fit_steps={fit_steps}, {ctrl_desc}"
         rows.append(out_e)
-        notes.append(f"(c) T={T} (default 1.0; the paper states none), n_samples={n_samples}, fit_steps={fit_steps}, "
+        notes.append(f"({tag}) T={T} (the paper states none), n_samples={n_samples}, fit_steps={fit_steps}, "
                      f"max_restarts={opts.max_restarts}, {ctrl_desc}" + (f", quick: width {width}" if quick else ""))
         ok_rows = [r for r in rows if r["name"].startswith("NeuralIVP") and r["successful"]]
         best = ok_rows[0] if ok_rows else out  # the first NeuralIVP run that reached T (else the default one)
         ratio = (out_e["residual_mean"] / best["residual_mean"]) if best["residual_mean"] else None
-        return dict(d=d, T=T, rows=rows, ednn_over_nivp_residual=ratio, ratio_uses=best["name"],
+        return dict(d=d, T=T, problem=label, rows=rows, ednn_over_nivp_residual=ratio, ratio_uses=best["name"],
                     ednn_over_nivp_residual_time_avg=(out_e["residual_time_avg"] / best["residual_time_avg"])
                     if best["residual_time_avg"] and out_e["residual_time_avg"] else None)
 
+    def part_c():
+        T = 0.05 if quick else opts.fp_T
+        return residual_part("c", fokker_planck(8, T=T), 8, T, "fokker_planck")
+
+    def part_e():
+        T = 0.05 if quick else opts.fp_T
+        return residual_part("e", vlasov(T=T), 6, T, "vlasov")
 
     # ============================================================== (d) held-out advection + compile time
     def part_d():
@@ -500,7 +506,7 @@ def main(argv=None):
         )
 
     # each part's results are saved as soon as it finishes (partial=True until the end)
-    fns = dict(a=part_a, b=part_b, c=part_c, d=part_d)
+    fns = dict(a=part_a, b=part_b, c=part_c, d=part_d, e=part_e)
     merged = sorted(results)
     for part in opts.parts:  # in the order given
         results[part] = fns[part]()
@@ -566,25 +572,28 @@ def main(argv=None):
                              "lowest", "lowest", "PASS" if lowest else "FAIL"])
         else:
             verdicts.append(["(b) NeuralIVP φ error lowest of the three", "NeuralIVP failed", "lowest", "lowest", "FAIL"])
-    if "c" in results:
-        c = results["c"]
-        print(f"\n(c) Fokker–Planck d={c['d']}, T={c['T']}: PDE residual ‖Jθ̇ − f‖/‖f‖ on independent samples "
+    for tag, what, paper in (("c", "Fokker–Planck", "figure 3 middle"), ("e", "Vlasov", "figure 3 right")):
+        if tag not in results:
+            continue
+        c = results[tag]
+        print(f"\n({tag}) {what} d={c['d']}, T={c['T']}: PDE residual ‖Jθ̇ − f‖/‖f‖ on independent samples "
               f"(stats residual_history)")
         print(format_table(
             ["method", "mean residual", "time-avg residual", "final residual", "wall s", "p", "steps (rej)",
-             "restarts", "CG it med/max", "fit err", "status"],
+             "restarts", "CG it med/max", "μ raised", "fit err", "status"],
             [[r["name"], f"{r['residual_mean']:.3e}",
               f"{r['residual_time_avg']:.3e}" if r["residual_time_avg"] is not None else "",
               f"{r['residual_history'][-1][1]:.3e}", fmt_s(r["wall_s"]), r["p"],
               f"{r['accepted_steps']} ({r['rejected_steps']})", r["restarts"],
               f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}" if r["name"].startswith("NeuralIVP") else "",
+              ", ".join(f"{m:.0e} at t={s_:.3g}" for s_, m in r.get("mu_history", [])),
               f"{r['fit_error']:.2e}", r["result"] + ("" if r["t_final"] >= c["T"] - 1e-12 else f" (t={r['t_final']:.3g})")]
              for r in c["rows"]],
         ))
         if c["ednn_over_nivp_residual"] is not None:
-            verdicts.append([f"(c) EDNN / {c.get('ratio_uses', 'NeuralIVP')} mean PDE residual",
+            verdicts.append([f"({tag}) {what}: EDNN / {c.get('ratio_uses', 'NeuralIVP')} mean PDE residual",
                              f"{c['ednn_over_nivp_residual']:.3g}x", "> 1",
-                             "≈10x", "PASS" if c["ednn_over_nivp_residual"] > 1 else "FAIL"])
+                             f"≈10x ({paper})", "PASS" if c["ednn_over_nivp_residual"] > 1 else "FAIL"])
     if "d" in results:
         d = results["d"]
         print(f"\n(d) held-out 2-D advection (bump 0.15 x ∏(1-x²), c=(0.3,-0.2), T={d['T']}): rel. L2 error at T on "

@@ -208,6 +208,171 @@ def check_adaptive_dtype(y0) -> None:
         )
 
 
+# --- one iteration of the stepping loop, in pieces that every time stepper shares -------------
+#
+# `integrate` runs plan -> step -> conclude inside one compiled while loop; NeuralIVP runs the
+# same three inside one compiled call per step from its host loop (its steps take seconds,
+# and between them it may restart, raise its regularisation or write a checkpoint). The
+# carry is a dict: `t`, `y`, `dt`, `ctrl`, `step` (the stepper's state), counters, `result`,
+# the saved-output buffers, and whatever the caller adds (it is passed through).
+
+
+def initial_carry(t, y, dt, ctrl, step, result, *, n_ts: int, n_steps: int = 0, n_record: int = 0,
+                  dtype, token=None):
+    """The loop state at the start of a solve (`t`, `y` in the integrator's forward time).
+
+    `n_ts`: number of `SaveAt(ts)` entries (their states are buffered as they are reached);
+    `n_steps`: size of the `SaveAt(steps=True)` buffers (`max_steps`, or 0); `n_record`: size
+    of the accepted-step record (`record_steps`), or 0."""
+    return dict(
+        t=t,
+        y=y,
+        dt=dt,
+        ctrl=ctrl,
+        step=step,
+        n_acc=jnp.zeros((), jnp.int32),
+        n_rej=jnp.zeros((), jnp.int32),
+        n_iter=jnp.zeros((), jnp.int32),
+        save_idx=jnp.zeros((), jnp.int32),
+        result=result,
+        n_bad=jnp.zeros((), jnp.int32),
+        n_nonfinite=jnp.zeros((), jnp.int32),
+        token=jnp.zeros((), jnp.int32) if token is None else token,
+        ys_ts=_tree_fill(y, n_ts, jnp.inf),
+        ts_steps=jnp.full((n_steps,), jnp.inf, dtype),
+        ys_steps=_tree_fill(y, n_steps, jnp.inf),
+        step_t=jnp.full((n_record,), jnp.inf, dtype),
+        step_dt=jnp.full((n_record,), jnp.inf, dtype),
+        save_step=jnp.zeros((n_ts if n_record else 0,), jnp.int32),
+    )
+
+
+def still_running(c, s1, n_ts: int, max_steps: int):
+    """Whether the loop goes on: times or saves left, no failure, steps left."""
+    more = (c["t"] < s1) | (c["save_idx"] < n_ts)
+    return more & (c["result"] == RESULTS.successful) & (c["n_acc"] + c["n_rej"] < max_steps)
+
+
+def plan_step(c, save_s, s1, eps) -> dict:
+    """Where the next step goes: the next saved time still pending (or `s1`) is its
+    `target`; the controller's proposal `c["dt"]` is clipped to land on it
+    (`clip_to_target`). A saved time equal to the current time gives a save-only
+    iteration (`zero`, `dt = 0`: the step's result is then ignored, so a caller whose step
+    is costly may skip computing it)."""
+    t, save_idx = c["t"], c["save_idx"]
+    n_ts = int(save_s.shape[0])
+    pending = save_idx < n_ts
+    target = s1 if n_ts == 0 else jnp.where(pending, save_s[jnp.minimum(save_idx, n_ts - 1)], s1)
+    zero = target - t <= 0
+    dt, hit, clipped = clip_to_target(t, c["dt"], target, eps)
+    dt = jnp.where(zero, jnp.zeros_like(dt), dt)
+    return dict(target=target, zero=zero, dt=dt, hit=hit, clipped=clipped, pending=pending, n_ts=n_ts)
+
+
+def conclude_step(c, plan, y_next, y_error, step_next, step_result, *, controller, error_order, eps,
+                  sign=1.0, save_steps: bool = False, record_steps: bool = False) -> dict:
+    """The loop state after the step `plan` describes produced `(y_next, y_error,
+    step_next, step_result)`: the controller's verdict and next proposal (never
+    differentiated), failure codes, the non-finite bookkeeping, saving, counters.
+
+    A step that failed (`step_result` not successful) is rejected with its code; `dt` and
+    the controller state stay as they were, so a caller that can repair the cause (e.g.
+    NeuralIVP's restart) retries the same step after resetting `result`."""
+    t, y, save_idx = c["t"], c["y"], c["save_idx"]
+    target, zero, dt, hit, clipped, pending = (plan[k] for k in ("target", "zero", "dt", "hit", "clipped", "pending"))
+    # Step sizes are not differentiated: the controller sees no tangent or cotangent.
+    sg = jax.lax.stop_gradient
+    accept, dt_next, ctrl_next, result = controller.adapt(
+        sg(t), sg(dt), sg(y), sg(y_next), sg(y_error), error_order, sg(c["ctrl"])
+    )
+    dt_next, ctrl_next = sg(dt_next), sg(ctrl_next)
+    step_failed = step_result != RESULTS.successful
+    result = RESULTS.where(step_failed, step_result, result)
+    accept = accept & ~step_failed
+    accept = accept | zero
+    # After a step shortened by clipping, resume from the controller's earlier proposal.
+    dt_next = proposal_after_clip(controller, accept & clipped, dt_next, c["dt"])
+    keep = zero | step_failed
+    dt_next = jnp.where(keep, c["dt"], dt_next)
+    ctrl_next = _tree_where(keep, c["ctrl"], ctrl_next)
+    result = RESULTS.where(zero, RESULTS.successful, result)
+    finite = _all_finite(y_next)
+    result = RESULTS.where(accept & ~finite & (result == RESULTS.successful), RESULTS.nonfinite, result)
+    accept = accept & finite
+    # Adaptive controllers reject non-finite candidates (see nonfinite_rejections); with
+    # fixed steps a non-finite step is `nonfinite` above.
+    if controller.requires_error_estimate:
+        n_bad, n_nonfinite, give_up = nonfinite_rejections(
+            finite, zero, dt, t, target, c["n_bad"], c["n_nonfinite"], eps
+        )
+        result = RESULTS.where(give_up & (result == RESULTS.successful), RESULTS.nonfinite, result)
+    else:
+        n_bad, n_nonfinite = c["n_bad"], c["n_nonfinite"]
+    t_new = jnp.where(accept, jnp.where(hit, target, t + dt), t)
+    y_new = _tree_where(accept, y_next, y)
+    step_new = _tree_where(accept, step_next, c["step"])
+    taken = accept & ~zero
+    save_now = accept & hit & pending
+    ys_ts = c["ys_ts"]
+    if plan["n_ts"]:
+        # Buffers are not pytree leaves: map over the state, matching buffers as prefixes.
+        ys_ts = jax.tree.map(lambda v, buf: eqxi.buffer_at_set(buf, save_idx, v, pred=save_now), y_new, ys_ts)
+    ts_steps, ys_steps = c["ts_steps"], c["ys_steps"]
+    if save_steps:
+        ts_steps = eqxi.buffer_at_set(ts_steps, c["n_acc"], sign * t_new, pred=taken)
+        ys_steps = jax.tree.map(lambda v, buf: eqxi.buffer_at_set(buf, c["n_acc"], v, pred=taken), y_new, ys_steps)
+    step_t, step_dt, save_step = c["step_t"], c["step_dt"], c["save_step"]
+    if record_steps:
+        step_t = eqxi.buffer_at_set(step_t, c["n_acc"], t, pred=taken)
+        step_dt = eqxi.buffer_at_set(step_dt, c["n_acc"], dt, pred=taken)
+        if plan["n_ts"]:
+            n_done = c["n_acc"] + taken.astype(jnp.int32)
+            save_step = eqxi.buffer_at_set(save_step, save_idx, n_done, pred=save_now)
+    return dict(
+        c,
+        t=t_new,
+        y=y_new,
+        dt=dt_next,
+        ctrl=ctrl_next,
+        step=step_new,
+        n_acc=c["n_acc"] + taken.astype(jnp.int32),
+        n_rej=c["n_rej"] + (~accept & ~zero).astype(jnp.int32),
+        n_iter=c["n_iter"] + 1,
+        save_idx=save_idx + save_now.astype(jnp.int32),
+        result=result,
+        n_bad=n_bad,
+        n_nonfinite=n_nonfinite,
+        ys_ts=ys_ts,
+        ts_steps=ts_steps,
+        ys_steps=ys_steps,
+        step_t=step_t,
+        step_dt=step_dt,
+        save_step=save_step,
+    )
+
+
+def final_result(final, s1, n_ts: int):
+    """The solve's `RESULTS` code from the final loop state: a solve that stopped short of
+    `s1` (or of a saved time) without a failure ran out of steps — `nonfinite` when its last
+    candidates (or at least half of its rejected ones) were non-finite, the real cause."""
+    unfinished = (final["t"] < s1) | (final["save_idx"] < n_ts)
+    mostly_nan = (final["n_bad"] > 0) | (2 * final["n_nonfinite"] >= jnp.maximum(final["n_rej"], 1))
+    ran_out = RESULTS.where(mostly_nan, RESULTS.nonfinite, RESULTS.max_steps_reached)
+    return RESULTS.where(unfinished & (final["result"] == RESULTS.successful), ran_out, final["result"])
+
+
+def saved_output(saveat: SaveAt, t0, y0, final, n_ts: int, dtype, sign=1.0):
+    """`(ts, ys)` of a solve from its final loop state, in the order `t0`, `ts`, `steps`,
+    `t1`; `SaveAt(ts)` slots a failed solve never reached hold inf times (and inf states),
+    as `steps=True` does."""
+    steps = (final["ts_steps"], final["ys_steps"]) if saveat.steps else None
+    ts_part = None
+    if n_ts:
+        reached = jnp.arange(n_ts) < final["save_idx"]
+        ts_part = (jnp.where(reached, jnp.asarray(saveat.ts, dtype), jnp.inf), final["ys_ts"])
+    return assemble_saved(saveat, (t0, y0), ts_part, steps, (sign * final["t"], final["y"]), dtype)
+
+
 def integrate(
     f: Callable,
     stepper: AbstractStepper,
@@ -289,119 +454,25 @@ def integrate(
     meter = ProgressMeter(progress)
     token = meter.open()
 
-    carry = dict(
-        t=s0,
-        y=y0,
-        dt=dt_init,
-        ctrl=ctrl_state,
-        step=step_state,
-        n_acc=jnp.zeros((), jnp.int32),
-        n_rej=jnp.zeros((), jnp.int32),
-        n_iter=jnp.zeros((), jnp.int32),
-        save_idx=jnp.zeros((), jnp.int32),
-        result=RESULTS.where(
-            times_ok, RESULTS.where(y0_ok, RESULTS.successful, RESULTS.nonfinite), RESULTS.invalid_times
-        ),
-        n_bad=jnp.zeros((), jnp.int32),
-        n_nonfinite=jnp.zeros((), jnp.int32),
-        token=token,
-        ys_ts=_tree_fill(y0, n_ts, jnp.inf),
-        ts_steps=jnp.full((max_steps if saveat.steps else 0,), jnp.inf, dtype),
-        ys_steps=_tree_fill(y0, max_steps if saveat.steps else 0, jnp.inf),
-        step_t=jnp.full((max_steps if record_steps else 0,), jnp.inf, dtype),
-        step_dt=jnp.full((max_steps if record_steps else 0,), jnp.inf, dtype),
-        save_step=jnp.zeros((n_ts if record_steps else 0,), jnp.int32),
+    carry = initial_carry(
+        s0, y0, dt_init, ctrl_state, step_state,
+        RESULTS.where(times_ok, RESULTS.where(y0_ok, RESULTS.successful, RESULTS.nonfinite), RESULTS.invalid_times),
+        n_ts=n_ts, n_steps=max_steps if saveat.steps else 0, n_record=max_steps if record_steps else 0,
+        dtype=dtype, token=token,
     )
     total_span = s1 - s0
     eps = jnp.finfo(dtype).eps
 
     def cond_fun(c):
-        more = (c["t"] < s1) | (c["save_idx"] < n_ts)
-        return more & (c["result"] == RESULTS.successful) & (c["n_acc"] + c["n_rej"] < max_steps)
+        return still_running(c, s1, n_ts, max_steps)
 
     def body_fun(c):
-        t, y = c["t"], c["y"]
-        save_idx = c["save_idx"]
-        pending = save_idx < n_ts
-        target = s1 if n_ts == 0 else jnp.where(pending, save_s[jnp.minimum(save_idx, n_ts - 1)], s1)
-        zero = target - t <= 0  # a saved time equal to the current time: save only
-        # Land exactly on the target when the proposal reaches it (or nearly does).
-        dt, hit, clipped = clip_to_target(t, c["dt"], target, eps)
-        dt = jnp.where(zero, jnp.zeros_like(dt), dt)
-        y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, t, dt, y, c["step"])
-        # Step sizes are not differentiated: the controller sees no tangent or cotangent.
-        sg = jax.lax.stop_gradient
-        accept, dt_next, ctrl_next, result = controller.adapt(
-            sg(t), sg(dt), sg(y), sg(y_next), sg(y_error), stepper.error_order, sg(c["ctrl"])
-        )
-        dt_next, ctrl_next = sg(dt_next), sg(ctrl_next)
-        step_failed = step_result != RESULTS.successful
-        result = RESULTS.where(step_failed, step_result, result)
-        accept = accept & ~step_failed
-        accept = accept | zero
-        # After a step shortened by clipping, resume from the controller's earlier proposal.
-        dt_next = proposal_after_clip(controller, accept & clipped, dt_next, c["dt"])
-        dt_next = jnp.where(zero, c["dt"], dt_next)
-        ctrl_next = _tree_where(zero, c["ctrl"], ctrl_next)
-        result = RESULTS.where(zero, RESULTS.successful, result)
-        finite = _all_finite(y_next)
-        result = RESULTS.where(accept & ~finite & (result == RESULTS.successful), RESULTS.nonfinite, result)
-        accept = accept & finite
-        # Adaptive controllers reject non-finite candidates (see nonfinite_rejections); with
-        # fixed steps a non-finite step is `nonfinite` above.
-        if controller.requires_error_estimate:
-            n_bad, n_nonfinite, give_up = nonfinite_rejections(
-                finite, zero, dt, t, target, c["n_bad"], c["n_nonfinite"], eps
-            )
-            result = RESULTS.where(give_up & (result == RESULTS.successful), RESULTS.nonfinite, result)
-        else:
-            n_bad, n_nonfinite = c["n_bad"], c["n_nonfinite"]
-        t_new = jnp.where(accept, jnp.where(hit, target, t + dt), t)
-        y_new = _tree_where(accept, y_next, y)
-        step_new = _tree_where(accept, step_next, c["step"])
-        taken = accept & ~zero
-        save_now = accept & hit & pending
-        ys_ts = c["ys_ts"]
-        if n_ts:
-            # Buffers are not pytree leaves: map over the state, matching buffers as prefixes.
-            ys_ts = jax.tree.map(
-                lambda v, buf: eqxi.buffer_at_set(buf, save_idx, v, pred=save_now), y_new, ys_ts
-            )
-        ts_steps, ys_steps = c["ts_steps"], c["ys_steps"]
-        if saveat.steps:
-            ts_steps = eqxi.buffer_at_set(ts_steps, c["n_acc"], sign * t_new, pred=taken)
-            ys_steps = jax.tree.map(
-                lambda v, buf: eqxi.buffer_at_set(buf, c["n_acc"], v, pred=taken), y_new, ys_steps
-            )
-        step_t, step_dt, save_step = c["step_t"], c["step_dt"], c["save_step"]
-        if record_steps:
-            step_t = eqxi.buffer_at_set(step_t, c["n_acc"], t, pred=taken)
-            step_dt = eqxi.buffer_at_set(step_dt, c["n_acc"], dt, pred=taken)
-            if n_ts:
-                n_done = c["n_acc"] + taken.astype(jnp.int32)
-                save_step = eqxi.buffer_at_set(save_step, save_idx, n_done, pred=save_now)
-        token = meter.update(c["token"], (t_new - s0) / total_span)
-        return dict(
-            t=t_new,
-            y=y_new,
-            dt=dt_next,
-            ctrl=ctrl_next,
-            step=step_new,
-            n_acc=c["n_acc"] + taken.astype(jnp.int32),
-            n_rej=c["n_rej"] + (~accept & ~zero).astype(jnp.int32),
-            n_iter=c["n_iter"] + 1,
-            save_idx=save_idx + save_now.astype(jnp.int32),
-            result=result,
-            n_bad=n_bad,
-            n_nonfinite=n_nonfinite,
-            token=token,
-            ys_ts=ys_ts,
-            ts_steps=ts_steps,
-            ys_steps=ys_steps,
-            step_t=step_t,
-            step_dt=step_dt,
-            save_step=save_step,
-        )
+        plan = plan_step(c, save_s, s1, eps)
+        y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, c["t"], plan["dt"], c["y"], c["step"])
+        new = conclude_step(c, plan, y_next, y_error, step_next, step_result, controller=controller,
+                            error_order=stepper.error_order, eps=eps, sign=sign, save_steps=saveat.steps,
+                            record_steps=record_steps)
+        return dict(new, token=meter.update(c["token"], (new["t"] - s0) / total_span))
 
     def buffers(c):
         return (c["ys_ts"], c["ts_steps"], c["ys_steps"], c["step_t"], c["step_dt"], c["save_step"])
@@ -421,19 +492,8 @@ def integrate(
                      ys_ts=eqxi.nondifferentiable_backward(final["ys_ts"], msg=_FORWARD_ONLY),
                      ys_steps=eqxi.nondifferentiable_backward(final["ys_steps"], msg=_FORWARD_ONLY))
     n_steps = final["n_acc"] + final["n_rej"]
-    unfinished = (final["t"] < s1) | (final["save_idx"] < n_ts)
-    # Out of steps while the last candidates were non-finite: the cause is the NaN/inf.
-    # (or when at least half of the rejected candidates were non-finite).
-    mostly_nan = (final["n_bad"] > 0) | (2 * final["n_nonfinite"] >= jnp.maximum(final["n_rej"], 1))
-    ran_out = RESULTS.where(mostly_nan, RESULTS.nonfinite, RESULTS.max_steps_reached)
-    result = RESULTS.where(unfinished & (final["result"] == RESULTS.successful), ran_out, final["result"])
-
-    steps = (final["ts_steps"], final["ys_steps"]) if saveat.steps else None
-    ts_part = None
-    if n_ts:  # slots a failed solve never reached hold inf times (and inf states), as steps=True
-        reached = jnp.arange(n_ts) < final["save_idx"]
-        ts_part = (jnp.where(reached, jnp.asarray(saveat.ts, dtype), jnp.inf), final["ys_ts"])
-    ts, ys = assemble_saved(saveat, (t0, y0), ts_part, steps, (sign * final["t"], final["y"]), dtype)
+    result = final_result(final, s1, n_ts)
+    ts, ys = saved_output(saveat, t0, y0, final, n_ts, dtype, sign)
 
     # Every loop iteration evaluates one step (save-only iterations at dt = 0 included).
     nfe_steps = stepper.step_fevals * final["n_iter"]

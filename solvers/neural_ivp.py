@@ -43,9 +43,18 @@ from pdesolve._controllers import (
 from pdesolve._field import Field
 from pdesolve._flat import FlatParams
 from pdesolve._geometry import Box
-from pdesolve._integrate import clip_to_target, nonfinite_rejections, proposal_after_clip, validate
+from pdesolve._integrate import (
+    conclude_step,
+    final_result,
+    initial_carry,
+    plan_step,
+    saved_output,
+    still_running,
+    validate,
+)
 from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
 from pdesolve._problems import PDEProblem
+from pdesolve._progress import ProgressMeter
 from pdesolve._results import RESULTS
 from pdesolve._rk import RKStepper, rk_step_looped
 from pdesolve._saveat import SaveAt
@@ -482,9 +491,8 @@ def _theta_dot_jit(solver, problem, net, theta, t, X, key, mu_scale):
     return _theta_dot(solver, problem, net, theta, t, X, key, jnp.zeros_like(theta), mu_scale)[0]
 
 
-@reduce_safe_filter_jit
-def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, key, mu_scale, mesh=None):
-    """One Runge–Kutta step of the parameter ODE on fresh samples, then the controller.
+def _rk_attempt(solver, problem, net, theta, t, dt, key, mu_scale, mesh=None):
+    """One Runge–Kutta step of the parameter ODE on fresh samples (no controller).
 
     The stages run in a `lax.fori_loop` (`rk_step_looped`): the θ̇ solve (sketch + CG) is
     compiled once, not once per stage. CG warm-starts from the previous stage's θ̇ (same
@@ -500,25 +508,57 @@ def _attempt_step(solver, problem, net, controller, theta, t, dt, ctrl_state, ke
         return _theta_dot(solver, problem, net, th, s, X, jax.random.fold_in(key_p, i), k_prev, mu_scale)
 
     theta_next, theta_err, ks, infos = rk_step_looped(solver.tableau, stage, t, dt, theta)
-    accept, dt_next, ctrl_next, result = controller.adapt(
-        t, dt, theta, theta_next, theta_err, solver.tableau.error_order, ctrl_state
-    )
     Xe = constrain_leading(domain.sample_interior(key_e, solver.n_eval_samples).astype(theta.dtype), mesh)
     residual, error = _residual_and_error(problem, net, theta, ks[0], t, Xe)
     return dict(
         theta=theta_next,
-        accept=accept,
-        dt_next=dt_next,
-        ctrl=ctrl_next,
-        result=result,
+        theta_err=theta_err,
         linear_ok=jnp.all(infos["result"] == RESULTS.successful._value),
-        finite=jnp.all(jnp.isfinite(theta_next)),
         stage=dict(iterations=infos["iterations"], residual=infos["residual"], result=infos["result"]),
         condition=infos["condition"][0],
         lambda_max=infos["lambda_max"][0],
         residual=residual,
         error=error,
     )
+
+
+@reduce_safe_filter_jit
+def _attempt_step(solver, problem, net, controller, carry, save_s, t1, key, mu_scale, max_steps, mesh=None):
+    """One iteration of the suite's stepping loop (`pdesolve._integrate`: `plan_step`, the
+    step, `conclude_step`), compiled once per solve: landing on saved times, the
+    controller's verdict and proposal, failure codes, non-finite bookkeeping and saving are
+    the integrator's own. A save-only iteration (a saved time equal to the current time)
+    skips the step (`lax.cond`). The step's samples are keyed by the attempt count
+    `n_acc + n_rej`, so a resumed run draws the same ones.
+
+    Returns the new loop state and the step's diagnostics (`info`) for the host loop."""
+    theta, t = carry["y"], carry["t"]
+    eps = jnp.finfo(theta.dtype).eps
+    plan = plan_step(carry, save_s, t1, eps)
+    key = jax.random.fold_in(key, carry["n_acc"] + carry["n_rej"])
+
+    def attempt(_):
+        return _rk_attempt(solver, problem, net, theta, t, plan["dt"], key, mu_scale, mesh)
+
+    def idle(_):  # dt = 0: the state stays, no θ̇ solve
+        zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(attempt, None))
+        return dict(zeros, theta=theta, linear_ok=jnp.asarray(True))
+
+    out = jax.lax.cond(plan["zero"], idle, attempt, None)
+    step_result = RESULTS.where(out["linear_ok"], RESULTS.successful, RESULTS.linear_solve_failed)
+    new = conclude_step(carry, plan, out["theta"], out["theta_err"], carry["step"], step_result,
+                        controller=controller, error_order=solver.tableau.error_order, eps=eps)
+    info = {k: out[k] for k in ("stage", "condition", "lambda_max", "residual", "error")}
+    info.update(
+        zero=plan["zero"],
+        taken=new["n_acc"] > carry["n_acc"],
+        linear_failed=~out["linear_ok"],
+        t=t,
+        t_new=new["t"],
+        n_steps=new["n_acc"] + new["n_rej"],
+        running=still_running(new, t1, int(save_s.shape[0]), max_steps),
+    )
+    return new, info
 
 
 def _final_diagnostics(solver, problem, net, theta, t, key, mu_scale, mesh=None):
@@ -581,20 +621,12 @@ def _check_dense_budget(solver, p, k):
         )
 
 
-def _save_times(saveat: SaveAt, t0: float, t1: float) -> list[float]:
+def _check_saveat(saveat: SaveAt) -> None:
     if saveat.steps:
         raise ValueError(
             "NeuralIVP does not support SaveAt(steps=True) (each saved θ has p entries); "
             "list the times you need in SaveAt(ts=...)."
         )
-    times = []
-    if saveat.t0:
-        times.append(t0)
-    if saveat.ts is not None:
-        times.extend(float(s) for s in np.asarray(saveat.ts, dtype=float).ravel())
-    if saveat.t1:
-        times.append(t1)
-    return times
 
 
 @register(PDEProblem, NeuralIVP)
@@ -619,14 +651,14 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         controller = PIDController(rtol=1e-4, atol=1e-4)
     controller = resolve_controller(controller, dt0)
     validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=False)
-    save_times = _save_times(saveat, t0, t1)
+    _check_saveat(saveat)
     key = jax.random.PRNGKey(0) if key is None else key
     key_init, key_fit, key_loop = jax.random.split(key, 3)
     fingerprint = None
     if checkpoint is not None:  # options, key, and what the equation computes (traced)
         value_shape = tuple(jax.eval_shape(problem.u0, jax.ShapeDtypeStruct((problem.dim,), jnp.float64)).shape)
         fingerprint = dict(problem=describe(problem), solver=describe(solver), controller=describe(controller),
-                           dt0=describe(dt0), save_times=describe(save_times), key=key_description(key),
+                           dt0=describe(dt0), saveat=describe(saveat), key=key_description(key),
                            computation=problem_computation(problem, value_shape, jnp.float64))
     resuming = checkpoint is not None and checkpoint.resume
 
@@ -677,27 +709,22 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         restart_fit_errors=[], residual_history=[], error_history=[], condition_history=[],
         lambda_max_history=[], mu_history=[],
     )
-    n_acc = n_rej = n_att = 0
-    n_bad = n_nonfinite = 0  # non-finite candidates: consecutive, total
+    # The loop state is the shared integrator's (pdesolve._integrate); saved θs are buffered in it.
+    save_s = jnp.zeros((0,), dtype) if saveat.ts is None else jnp.asarray(saveat.ts, dtype).ravel()
+    n_ts = int(save_s.shape[0])
+    carry = initial_carry(jnp.asarray(t0, dtype), theta, jnp.asarray(0.0 if dt is None else dt, dtype), ctrl_state,
+                          None, RESULTS.successful, n_ts=n_ts, dtype=dtype)
+    theta0 = theta  # saved for SaveAt(t0=True)
+    s1, steps_cap = jnp.asarray(t1, dtype), jnp.asarray(max_steps, jnp.int32)  # traced: no recompilation
     mu_scale = 1.0  # raised by MU_RAISE when CG fails after a restart
     restarts = 0
     last_restart_wall = time.perf_counter()
     restart_durations: list[float] = []
-    saved_ts: list[float] = []
-    saved_thetas: list[jax.Array] = []
-    t = t0
-    result = RESULTS.successful
-    save_idx = 0
-    eps = np.finfo(np.float64).eps
     retried = False
+    meter = ProgressMeter(progress, "NeuralIVP")
+    token = meter.open()
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=t1 - t0, desc="NeuralIVP", unit="t", bar_format="{l_bar}{bar}| t={n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
-
-    def restart(reason, theta):
+    def restart(reason, theta, t):
         nonlocal restarts, last_restart_wall
         start = time.perf_counter()
         current = net.model(theta)
@@ -716,122 +743,93 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
     last_saved = -1
     resumed_from = None
     wall_before = 0.0
+    _UNSAVED = ("result", "token", "step")  # rebuilt on resume (a saved run is resumed as running)
+
+    def n_attempts():
+        return int(carry["n_acc"]) + int(carry["n_rej"])
 
     def save_state():
         nonlocal last_saved
         state = dict(
-            t=t, dt=dt, n_acc=n_acc, n_rej=n_rej, n_att=n_att, restarts=restarts, save_idx=save_idx, mu_scale=mu_scale,
-            saved_ts=saved_ts, retried=retried, stats=stats, restart_durations=restart_durations,
-            fit_error_adam=fit_error_adam, fit_error=fit_error,
-            wall_time=wall_before + time.perf_counter() - wall0,
+            restarts=restarts, mu_scale=mu_scale, retried=retried, stats=stats, restart_durations=restart_durations,
+            fit_error_adam=fit_error_adam, fit_error=fit_error, wall_time=wall_before + time.perf_counter() - wall0,
         )
-        save_checkpoint(checkpoint, kind="neural_ivp", fingerprint=fingerprint, step=n_att,
-                        trees=dict(theta=theta, ctrl=ctrl_state, saved=saved_thetas), state=state)
-        last_saved = n_att
+        loop = {k: v for k, v in carry.items() if k not in _UNSAVED}
+        save_checkpoint(checkpoint, kind="neural_ivp", fingerprint=fingerprint, step=n_attempts(),
+                        trees=dict(loop=loop, theta0=theta0), state=state)
+        last_saved = n_attempts()
 
     if resuming:
+        template = {k: v for k, v in carry.items() if k not in _UNSAVED}
         step, trees, state = load_checkpoint(
             checkpoint, kind="neural_ivp", fingerprint=fingerprint,
-            templates=dict(theta=theta, ctrl=ctrl_state, saved=None),
-            state_keys=("t", "dt", "n_acc", "n_rej", "n_att", "restarts", "save_idx", "mu_scale", "saved_ts", "retried",
-                        "stats", "restart_durations", "fit_error_adam", "fit_error", "wall_time"),
+            templates=dict(loop=template, theta0=theta0),
+            state_keys=("restarts", "mu_scale", "retried", "stats", "restart_durations", "fit_error_adam",
+                        "fit_error", "wall_time"),
         )
-        theta, ctrl_state, saved_thetas = trees["theta"], trees["ctrl"], trees["saved"]
-        t, dt = float(state["t"]), float(state["dt"])
-        n_acc, n_rej, n_att = int(state["n_acc"]), int(state["n_rej"]), int(state["n_att"])
-        restarts, save_idx, retried = int(state["restarts"]), int(state["save_idx"]), bool(state["retried"])
-        mu_scale = float(state["mu_scale"])
-        saved_ts = [float(x) for x in state["saved_ts"]]
+        carry = dict(carry, **trees["loop"])
+        theta0 = trees["theta0"]
+        restarts, retried, mu_scale = int(state["restarts"]), bool(state["retried"]), float(state["mu_scale"])
         stats = {name: list(value) for name, value in state["stats"].items()}
         restart_durations = list(state["restart_durations"])
         fit_error_adam, fit_error = state["fit_error_adam"], state["fit_error"]
         wall_before = float(state["wall_time"])
         resumed_from = last_saved = step
-        if bar is not None:
-            bar.update(t - t0)
+        token = meter.update(token, (float(carry["t"]) - t0) / (t1 - t0))
 
-    while True:
-        while save_idx < len(save_times) and save_times[save_idx] <= t + 64 * eps * max(1.0, abs(t)):
-            saved_ts.append(save_times[save_idx])
-            saved_thetas.append(theta)
-            save_idx += 1
-        if checkpoint is not None and checkpoint.due(n_att, last_saved):
+    running = (float(carry["t"]) < t1 or int(carry["save_idx"]) < n_ts) and n_attempts() < max_steps
+    while running:
+        if checkpoint is not None and checkpoint.due(n_attempts(), last_saved):
             save_state()
-        if t >= t1:  # saves due at t1 were taken just above
-            break
-        if n_att >= max_steps:
-            result = RESULTS.max_steps_reached
-            break
-        target = save_times[save_idx] if save_idx < len(save_times) else t1
-        step_dt, hit, clipped = (v.item() for v in clip_to_target(np.float64(t), np.float64(dt), np.float64(target), eps))
-        out = _attempt_step(solver, problem, net, controller, _place(theta, mesh), jnp.asarray(t, dtype),
-                            jnp.asarray(step_dt, dtype), _place(ctrl_state, mesh), jax.random.fold_in(key_loop, n_att),
-                            jnp.asarray(mu_scale, dtype), mesh)
-        n_att += 1
-        stage = jax.device_get(out["stage"])
+        carry, info = _attempt_step(solver, problem, net, controller, _place(carry, mesh), save_s, s1, key_loop,
+                                    jnp.asarray(mu_scale, dtype), steps_cap, mesh)
+        info = jax.device_get(info)
+        running = bool(info["running"])
+        if bool(info["zero"]):  # a save-only iteration
+            continue
+        stage = info["stage"]
         stats["cg_iterations"].extend(int(i) for i in stage["iterations"])
         stats["cg_residuals"].extend(float(r) for r in stage["residual"])
         stats["cg_results"].extend(int(r) for r in stage["result"])
-        if not bool(out["linear_ok"]):
+        t = float(info["t"])
+        if bool(info["linear_failed"]):  # rejected with linear_solve_failed: repair and retry, or stop
             can_restart = solver.restart is not None and restarts < solver.restart.max_restarts
             if can_restart and not retried:
-                theta = restart("cg_failed", theta)
+                carry = dict(carry, y=restart("cg_failed", carry["y"], t))
                 retried = True
-                continue
-            if solver.mu * mu_scale * MU_RAISE <= MU_CEILING:  # CG cannot meet the tolerance at this μ
+            elif solver.mu * mu_scale * MU_RAISE <= MU_CEILING:  # CG cannot meet the tolerance at this μ
                 mu_scale *= MU_RAISE
                 stats["mu_history"].append((t, solver.mu * mu_scale))
                 retried = False
-                continue
-            result = RESULTS.linear_solve_failed
-            break
-        step_result = out["result"]
-        finite = bool(out["finite"])
-        if bool(out["accept"]) and not finite:
-            result = RESULTS.nonfinite
-            break
-        if controller.requires_error_estimate:  # rejected non-finite candidates, as the integrator counts them
-            n_bad, n_nonfinite, give_up = nonfinite_rejections(
-                np.bool_(finite), np.bool_(False), np.float64(step_dt), np.float64(t), np.float64(target),
-                n_bad, n_nonfinite, eps)
-            if give_up:
-                result = RESULTS.nonfinite
+            else:
                 break
-        if step_result != RESULTS.successful and not bool(out["accept"]):
-            result = step_result
-            break
-        dt_next = float(out["dt_next"])
-        if bool(out["accept"]):
-            stats["residual_history"].append((t, float(out["residual"])))
+            carry = dict(carry, result=RESULTS.successful)
+            running = int(info["n_steps"]) < max_steps
+            continue
+        if bool(info["taken"]):
+            stats["residual_history"].append((t, float(info["residual"])))
             if problem.solution is not None:
-                stats["error_history"].append((t, float(out["error"])))
-            stats["condition_history"].append((t, float(out["condition"])))
-            stats["lambda_max_history"].append((t, float(out["lambda_max"])))
-            t_new = target if hit else t + step_dt
-            if bar is not None:
-                bar.update(t_new - t)
-            t = t_new
-            theta = out["theta"]
-            ctrl_state = out["ctrl"]
-            n_acc += 1
+                stats["error_history"].append((t, float(info["error"])))
+            stats["condition_history"].append((t, float(info["condition"])))
+            stats["lambda_max_history"].append((t, float(info["lambda_max"])))
+            t_new = float(info["t_new"])
+            token = meter.update(token, (t_new - t0) / (t1 - t0))
             retried = False
-            dt_next = float(proposal_after_clip(controller, clipped, np.float64(dt_next), np.float64(dt)))
-            if solver.restart is not None and restarts < solver.restart.max_restarts and t < t1:
+            if running and solver.restart is not None and restarts < solver.restart.max_restarts and t_new < t1:
                 avg = float(np.mean(restart_durations)) if restart_durations else 0.0
                 reason = solver.restart.reason(
-                    int(np.max(stage["iterations"])), float(out["condition"]),
+                    int(np.max(stage["iterations"])), float(info["condition"]),
                     time.perf_counter() - last_restart_wall, avg,
                 )
                 if reason is not None:
-                    theta = restart(reason, theta)
-        else:
-            n_rej += 1
-            ctrl_state = out["ctrl"]
-        dt = dt_next
-    if bar is not None:
-        bar.close()
+                    carry = dict(carry, y=restart(reason, carry["y"], t_new))
+    meter.close(token)
+    n_att = n_attempts()
     if checkpoint is not None and last_saved != n_att:
         save_state()
+    result = final_result(carry, s1, n_ts)
+    theta, t = carry["y"], float(carry["t"])
+    ts, ys = saved_output(saveat, t0, theta0, carry, n_ts, dtype)
 
     final_residual, final_error = _final_diagnostics(solver, problem, net, _place(theta, mesh), jnp.asarray(t, dtype),
                                                      jax.random.fold_in(key_loop, 2**31 - 2),
@@ -846,8 +844,8 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
     stats["cg_residuals"] = np.asarray(stats["cg_residuals"], dtype=float)
     stats.update(
         num_steps=n_att,
-        num_accepted_steps=n_acc,
-        num_rejected_steps=n_rej,
+        num_accepted_steps=int(carry["n_acc"]),
+        num_rejected_steps=int(carry["n_rej"]),
         num_fevals=int(stats["cg_iterations"].size),
         restarts=restarts,
         fit_error_adam=fit_error_adam,
@@ -855,11 +853,10 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         num_parameters=p,
         n_samples=solver.n_samples,
         model=net.model(theta),
+        t_final=t,
         wall_time=wall_before + time.perf_counter() - wall0,
         resumed_from_step=resumed_from,
     )
-    ts = jnp.asarray(saved_ts, dtype)
-    ys = jnp.stack(saved_thetas) if saved_thetas else jnp.zeros((0, p), dtype)
     if throw and result != RESULTS.successful:
         raise RuntimeError(
             f"NeuralIVP stopped at t={t:.6g} of {t1:.6g}: {RESULTS[result]}"

@@ -318,3 +318,67 @@ def test_mu_is_raised_when_cg_cannot_meet_the_tolerance():
     assert sol.successful
     np.testing.assert_allclose(sol.stats["mu_history"], [[0.0, 1e-6]])
     assert float(sol.stats["error_history"][-1, 1]) < 1e-2  # measured 3.0e-3
+
+
+# --- the shared stepping loop (pdesolve._integrate's plan_step / conclude_step) ------------------
+
+
+def test_failed_solve_reports_like_the_ode_solvers(advection_solution):
+    """Out of steps under the PID controller: `max_steps_reached`, unreached SaveAt(ts) slots
+    are inf (times and states) and the t1 slot holds the state reached, as `integrate` returns
+    them; the step count is the attempt count (the compiled step of the fixture is reused)."""
+    sol = pds.solve(ADVECTION, pds.NeuralIVP(**SMALL), saveat=pds.SaveAt(ts=SAVE_TS, t1=True),
+                    key=jax.random.PRNGKey(0), max_steps=3, throw=False)
+    assert sol.result == pds.RESULTS.max_steps_reached and not sol.successful
+    st_ = sol.stats
+    assert st_["num_steps"] == 3 == st_["num_accepted_steps"] + st_["num_rejected_steps"]
+    t_final = st_["t_final"]
+    assert 0.0 < t_final < T / 2
+    ts = np.asarray(sol.ts)
+    assert ts[0] == 0.0 and np.all(np.isinf(ts[1:3])) and ts[3] == t_final
+    assert np.all(np.isinf(np.asarray(sol.ys)[1:3]))
+    assert np.all(np.isfinite(np.asarray(sol.ys)[[0, 3]]))
+    # the same first steps as the successful solve of the same problem, key and options
+    full = advection_solution.stats["residual_history"]
+    np.testing.assert_array_equal(st_["residual_history"][:3], full[:3])
+    with pytest.raises(RuntimeError, match="NeuralIVP stopped at t="):
+        pds.solve(ADVECTION, pds.NeuralIVP(**SMALL), saveat=pds.SaveAt(ts=SAVE_TS), key=jax.random.PRNGKey(0),
+                  max_steps=3)
+
+
+def test_repeated_saved_times_save_without_a_solve(advection_solution):
+    """Saved times equal to the current time (t0, a repeated entry) are save-only iterations:
+    no θ̇ solve, the same θ in each copy, and the trajectory unchanged."""
+    ts = jnp.array([0.0, 0.0, T / 2, T / 2, T])
+    sol = pds.solve(ADVECTION, pds.NeuralIVP(**SMALL), saveat=pds.SaveAt(ts=ts, t0=True), key=jax.random.PRNGKey(0))
+    assert sol.successful
+    np.testing.assert_array_equal(np.asarray(sol.ts), [0.0, 0.0, 0.0, T / 2, T / 2, T])
+    ys = np.asarray(sol.ys)
+    np.testing.assert_array_equal(ys[0], ys[1])
+    np.testing.assert_array_equal(ys[1], ys[2])
+    np.testing.assert_array_equal(ys[3], ys[4])
+    st_ = sol.stats
+    assert st_["num_fevals"] == 4 * st_["num_steps"]  # Bosh3: 4 θ̇ solves per attempted step, none per save
+    ref = advection_solution  # SaveAt(ts=[0, T/2, T]): the same steps, so the same θ at the saved times
+    np.testing.assert_array_equal(ys[[2, 3, 5]], np.asarray(ref.ys))
+
+
+@pytest.mark.parametrize(
+    "tableau, options",
+    [(pds.Heun().tableau, dict(controller=pds.PIDController(rtol=1e-3, atol=1e-3))),
+     (pds.RK4().tableau, dict(dt0=T / 8)),
+     (pds.Tsit5().tableau, dict(controller=pds.PIDController(rtol=1e-4, atol=1e-4, pcoeff=0.2, icoeff=0.4)))],
+    ids=["heun-pid", "rk4-constant", "tsit5-pid"],
+)
+def test_any_explicit_tableau_and_controller(tableau, options):
+    """Other tableaus and controllers through the same loop: exact solution within the
+    accuracy the small network reaches with the default (measured ~3e-3 at T)."""
+    solver = pds.NeuralIVP(**{**SMALL, "fit_steps": 200}, tableau=tableau)
+    sol = pds.solve(ADVECTION, solver, key=jax.random.PRNGKey(0), **options)
+    assert sol.successful
+    st_ = sol.stats
+    assert st_["num_fevals"] == len(tableau.b) * st_["num_steps"]
+    assert st_["num_accepted_steps"] + st_["num_rejected_steps"] == st_["num_steps"]
+    if "dt0" in options:
+        assert st_["num_accepted_steps"] == 8
+    assert float(st_["error_history"][-1, 1]) < 0.02
