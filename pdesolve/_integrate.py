@@ -26,6 +26,7 @@ import numpy as np
 
 from ._adjoint import AbstractAdjoint, ForwardMode, RecursiveCheckpointAdjoint
 from ._controllers import AbstractStepController
+from ._dense import DenseInterpolation, hermite_coefficients
 from ._progress import ProgressMeter
 from ._results import RESULTS
 from ._saveat import SaveAt
@@ -76,6 +77,21 @@ class AbstractStepper(eqx.Module):
         than a non-finite state (e.g. an inner linear solve); a failed step is rejected and
         its code ends the solve."""
         return (*self.step(f, t, dt, y, state), RESULTS.successful)
+
+    @property
+    def dense_fevals(self) -> int:
+        """Extra evaluations of `f` per step that `dense_step` makes."""
+        return 2
+
+    def dense_step(self, f: Callable, t, dt, y, state):
+        """`step_with_result` plus the step's interpolating polynomial (`pdesolve._dense`:
+        coefficients in `θ = (t' − t)/dt`, stacked per leaf). This default is the cubic
+        Hermite interpolant of the step's ends, with `f` evaluated at both (2 extra
+        evaluations); a method with its own continuous extension overrides it."""
+        y_next, y_error, state_next, result = self.step_with_result(f, t, dt, y, state)
+        scale = lambda k: jax.tree.map(lambda x: dt.astype(x.dtype) * x, k)  # noqa: E731
+        coeffs = hermite_coefficients(y, y_next, scale(f(t, y)), scale(f(t + dt, y_next)))
+        return y_next, y_error, state_next, result, coeffs
 
 
 # Consecutive non-finite candidates after which an adaptive solve ends with `nonfinite`.
@@ -218,12 +234,14 @@ def check_adaptive_dtype(y0) -> None:
 
 
 def initial_carry(t, y, dt, ctrl, step, result, *, n_ts: int, n_steps: int = 0, n_record: int = 0,
-                  dtype, token=None):
+                  dtype, token=None, n_dense: int = 0, dense_like=None):
     """The loop state at the start of a solve (`t`, `y` in the integrator's forward time).
 
     `n_ts`: number of `SaveAt(ts)` entries (their states are buffered as they are reached);
     `n_steps`: size of the `SaveAt(steps=True)` buffers (`max_steps`, or 0); `n_record`: size
-    of the accepted-step record (`record_steps`), or 0."""
+    of the accepted-step record (`record_steps`), or 0; `n_dense`: size of the dense-output
+    buffers (`SaveAt(dense=True)`: `max_steps`, or 0), whose coefficients are shaped like
+    `dense_like` (a pytree of `ShapeDtypeStruct`s)."""
     return dict(
         t=t,
         y=y,
@@ -244,6 +262,10 @@ def initial_carry(t, y, dt, ctrl, step, result, *, n_ts: int, n_steps: int = 0, 
         step_t=jnp.full((n_record,), jnp.inf, dtype),
         step_dt=jnp.full((n_record,), jnp.inf, dtype),
         save_step=jnp.zeros((n_ts if n_record else 0,), jnp.int32),
+        dense_t=jnp.full((n_dense,), jnp.inf, dtype),
+        dense_dt=jnp.zeros((n_dense,), dtype),
+        dense_c=None if dense_like is None else jax.tree.map(
+            lambda a: jnp.zeros((n_dense,) + a.shape, a.dtype), dense_like),
     )
 
 
@@ -270,14 +292,15 @@ def plan_step(c, save_s, s1, eps) -> dict:
 
 
 def conclude_step(c, plan, y_next, y_error, step_next, step_result, *, controller, error_order, eps,
-                  sign=1.0, save_steps: bool = False, record_steps: bool = False) -> dict:
+                  sign=1.0, save_steps: bool = False, record_steps: bool = False, dense=None) -> dict:
     """The loop state after the step `plan` describes produced `(y_next, y_error,
     step_next, step_result)`: the controller's verdict and next proposal (never
     differentiated), failure codes, the non-finite bookkeeping, saving, counters.
 
     A step that failed (`step_result` not successful) is rejected with its code; `dt` and
     the controller state stay as they were, so a caller that can repair the cause (e.g.
-    NeuralIVP's restart) retries the same step after resetting `result`."""
+    NeuralIVP's restart) retries the same step after resetting `result`. `dense`: the
+    step's interpolating polynomial, stored with the step when it is accepted."""
     t, y, save_idx = c["t"], c["y"], c["save_idx"]
     target, zero, dt, hit, clipped, pending = (plan[k] for k in ("target", "zero", "dt", "hit", "clipped", "pending"))
     # Step sizes are not differentiated: the controller sees no tangent or cotangent.
@@ -328,8 +351,16 @@ def conclude_step(c, plan, y_next, y_error, step_next, step_result, *, controlle
         if plan["n_ts"]:
             n_done = c["n_acc"] + taken.astype(jnp.int32)
             save_step = eqxi.buffer_at_set(save_step, save_idx, n_done, pred=save_now)
+    dense_t, dense_dt, dense_c = c["dense_t"], c["dense_dt"], c["dense_c"]
+    if dense is not None:
+        dense_t = eqxi.buffer_at_set(dense_t, c["n_acc"], t, pred=taken)
+        dense_dt = eqxi.buffer_at_set(dense_dt, c["n_acc"], dt, pred=taken)
+        dense_c = jax.tree.map(lambda v, buf: eqxi.buffer_at_set(buf, c["n_acc"], v, pred=taken), dense, dense_c)
     return dict(
         c,
+        dense_t=dense_t,
+        dense_dt=dense_dt,
+        dense_c=dense_c,
         t=t_new,
         y=y_new,
         dt=dt_next,
@@ -394,7 +425,9 @@ def integrate(
 ):
     """Integrate `dy/dt = f(t, y, args)` from `t0` to `t1` with `stepper`.
 
-    Returns `(ts, ys, stats, result)`, plus a dict `record` when `record_steps=True`:
+    Returns `(ts, ys, stats, result)`, then a `DenseInterpolation` when `saveat.dense`
+    (the accepted steps' interpolating polynomials, from `stepper.dense_step`), then a
+    dict `record` when `record_steps=True`:
     `step_t`, `step_dt` (start time and size of each accepted step, in the integrator's
     forward time; `max_steps` scalars each, unused entries `inf`), `save_step` (number of
     accepted steps completed when each `SaveAt(ts)` entry was saved), the final state `y`
@@ -454,11 +487,14 @@ def integrate(
     meter = ProgressMeter(progress)
     token = meter.open()
 
+    dense_like = None
+    if saveat.dense:
+        dense_like = jax.eval_shape(lambda: stepper.dense_step(fwd, s0, jnp.asarray(1.0, dtype), y0, step_state)[4])
     carry = initial_carry(
         s0, y0, dt_init, ctrl_state, step_state,
         RESULTS.where(times_ok, RESULTS.where(y0_ok, RESULTS.successful, RESULTS.nonfinite), RESULTS.invalid_times),
         n_ts=n_ts, n_steps=max_steps if saveat.steps else 0, n_record=max_steps if record_steps else 0,
-        dtype=dtype, token=token,
+        dtype=dtype, token=token, n_dense=max_steps if saveat.dense else 0, dense_like=dense_like,
     )
     total_span = s1 - s0
     eps = jnp.finfo(dtype).eps
@@ -468,14 +504,20 @@ def integrate(
 
     def body_fun(c):
         plan = plan_step(c, save_s, s1, eps)
-        y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, c["t"], plan["dt"], c["y"], c["step"])
+        dense = None
+        if saveat.dense:
+            y_next, y_error, step_next, step_result, dense = stepper.dense_step(
+                fwd, c["t"], plan["dt"], c["y"], c["step"])
+        else:
+            y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, c["t"], plan["dt"], c["y"], c["step"])
         new = conclude_step(c, plan, y_next, y_error, step_next, step_result, controller=controller,
                             error_order=stepper.error_order, eps=eps, sign=sign, save_steps=saveat.steps,
-                            record_steps=record_steps)
+                            record_steps=record_steps, dense=dense)
         return dict(new, token=meter.update(c["token"], (new["t"] - s0) / total_span))
 
     def buffers(c):
-        return (c["ys_ts"], c["ts_steps"], c["ys_steps"], c["step_t"], c["step_dt"], c["save_step"])
+        return (c["ys_ts"], c["ts_steps"], c["ys_steps"], c["step_t"], c["step_dt"], c["save_step"],
+                c["dense_t"], c["dense_dt"], c["dense_c"])
 
     final = eqxi.while_loop(
         cond_fun,
@@ -490,13 +532,14 @@ def integrate(
     if isinstance(adjoint, ForwardMode):  # reverse mode would fail deep in lax; say why here
         final = dict(final, y=eqxi.nondifferentiable_backward(final["y"], msg=_FORWARD_ONLY),
                      ys_ts=eqxi.nondifferentiable_backward(final["ys_ts"], msg=_FORWARD_ONLY),
-                     ys_steps=eqxi.nondifferentiable_backward(final["ys_steps"], msg=_FORWARD_ONLY))
+                     ys_steps=eqxi.nondifferentiable_backward(final["ys_steps"], msg=_FORWARD_ONLY),
+                     dense_c=eqxi.nondifferentiable_backward(final["dense_c"], msg=_FORWARD_ONLY))
     n_steps = final["n_acc"] + final["n_rej"]
     result = final_result(final, s1, n_ts)
     ts, ys = saved_output(saveat, t0, y0, final, n_ts, dtype, sign)
 
     # Every loop iteration evaluates one step (save-only iterations at dt = 0 included).
-    nfe_steps = stepper.step_fevals * final["n_iter"]
+    nfe_steps = (stepper.step_fevals + (stepper.dense_fevals if saveat.dense else 0)) * final["n_iter"]
     stats = dict(
         num_steps=n_steps,
         num_accepted_steps=final["n_acc"],
@@ -507,6 +550,10 @@ def integrate(
     )
     if throw:
         ts, ys, stats = result.error_if((ts, ys, stats), result != RESULTS.successful)
+    extra = ()
+    if saveat.dense:
+        extra = (DenseInterpolation(final["dense_t"], final["dense_dt"], final["dense_c"], final["n_acc"],
+                                    s0, final["t"], sign),)
     if record_steps:
         record = dict(
             step_t=final["step_t"],
@@ -516,5 +563,5 @@ def integrate(
             y=final["y"],
             t=final["t"],
         )
-        return ts, ys, stats, result, record
-    return ts, ys, stats, result
+        return ts, ys, stats, result, *extra, record
+    return ts, ys, stats, result, *extra

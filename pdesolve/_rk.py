@@ -3,7 +3,9 @@
 import jax
 import jax.numpy as jnp
 
+from ._dense import hermite_coefficients, weight_coefficients
 from ._integrate import AbstractStepper
+from ._results import RESULTS
 from ._linear import apply_linear
 from ._tableau import ButcherTableau
 
@@ -44,13 +46,30 @@ def rk_stages(tableau: ButcherTableau, f, t, dt, y, k0=None):
     return ks, y_stage
 
 
-def rk_step(tableau: ButcherTableau, f, t, dt, y, k0=None):
-    """One explicit RK step. Returns `(y_next, y_error or None, k_last)`."""
+def _rk_step_ks(tableau: ButcherTableau, f, t, dt, y, k0=None):
     dt = jnp.asarray(dt)
     ks, y_stage = rk_stages(tableau, f, t, dt, y, k0)
     y_next = y_stage if tableau.fsal else combine(y, dt, tableau.b, ks)
     y_error = None if tableau.b_error is None else combine(None, dt, tableau.b_error, ks)
+    return y_next, y_error, ks
+
+
+def rk_step(tableau: ButcherTableau, f, t, dt, y, k0=None):
+    """One explicit RK step. Returns `(y_next, y_error or None, k_last)`."""
+    y_next, y_error, ks = _rk_step_ks(tableau, f, t, dt, y, k0)
     return y_next, y_error, ks[-1]
+
+
+def rk_dense_coefficients(tableau: ButcherTableau, f, t, dt, y, y_next, ks):
+    """The step's interpolating polynomial (`pdesolve._dense`): the tableau's continuous
+    extension where it has one, else cubic Hermite with the slopes `ks[0] = f(t, y)` and
+    `f(t + dt, y_next)` — the last stage for FSAL tableaus, one more evaluation otherwise."""
+    dt = jnp.asarray(dt)
+    if tableau.dense is not None:
+        return weight_coefficients(y, dt, tableau.dense, ks)
+    k_end = ks[-1] if tableau.fsal else f(t + dt, y_next)
+    scale = lambda k: jax.tree.map(lambda x: dt.astype(x.dtype) * x, k)  # noqa: E731
+    return hermite_coefficients(y, y_next, scale(ks[0]), scale(k_end))
 
 
 def rk_step_looped(tableau: ButcherTableau, f, t, dt, y):
@@ -127,6 +146,15 @@ class RKStepper(AbstractStepper):
     def step(self, f, t, dt, y, state):
         y_next, y_error, k_last = rk_step(self.tableau, f, t, dt, y, k0=state)
         return y_next, y_error, (k_last if self.tableau.fsal else None)
+
+    @property
+    def dense_fevals(self):
+        return 0 if (self.tableau.dense is not None or self.tableau.fsal) else 1
+
+    def dense_step(self, f, t, dt, y, state):
+        y_next, y_error, ks = _rk_step_ks(self.tableau, f, t, dt, y, k0=state)
+        coeffs = rk_dense_coefficients(self.tableau, f, t, dt, y, y_next, ks)
+        return y_next, y_error, (ks[-1] if self.tableau.fsal else None), RESULTS.successful, coeffs
 
 
 def ode_rhs(problem):

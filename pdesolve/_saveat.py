@@ -19,6 +19,11 @@ class SaveAt(eqx.Module):
       from its unclipped proposal afterwards.
     - `steps`: save after every accepted step. The output then has `max_steps` slots;
       unused trailing slots hold `inf` times and `inf` states.
+    - `dense`: keep every accepted step's interpolating polynomial, so that
+      `Solution.evaluate(t)` is a continuous function of `t` (vectorised over an array of
+      times, inside `jit`, differentiable) instead of a re-integration. Costs `max_steps`
+      copies of (degree + 1) states; see docs/dense-output.md for each method's interpolant.
+      Does not change `ts`/`ys` (alone, it keeps the default `t1=True`).
 
     Saved times are concatenated in the order `t0`, `ts`, `steps`, `t1`.
     """
@@ -27,10 +32,12 @@ class SaveAt(eqx.Module):
     t1: bool = False
     ts: jax.Array | np.ndarray | None = None
     steps: bool = False
+    dense: bool = False
 
-    def __init__(self, t0=False, t1=None, ts=None, steps=False):
+    def __init__(self, t0=False, t1=None, ts=None, steps=False, dense=False):
         self.t0 = bool(t0)
         self.steps = bool(steps)
+        self.dense = bool(dense)
         if ts is not None:
             if not isinstance(ts, jax.core.Tracer):
                 ts = np.asarray(ts)

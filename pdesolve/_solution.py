@@ -27,31 +27,38 @@ class Solution(eqx.Module):
     - `problem`, `solver`: what was solved, and how.
     - `evaluator`, `kind`: set by the solver; `kind` is `"ode"` (use `evaluate(t)`) or
       `"field"` (call the solution at points).
+    - `interpolation`: with `SaveAt(dense=True)`, the accepted steps' interpolating
+      polynomials (`pdesolve._dense.DenseInterpolation`), which `evaluate(t)` then uses;
+      otherwise `None`.
 
     **A pytree:** the arrays of `problem`, `solver` and `evaluator` are leaves and their
     functions (vector fields, closures) static, so a `Solution` can be returned from
     `jax.jit`- and `jax.vmap`-ed functions; under `vmap` every leaf — `result` and `stats`
     included — has the batch axis, one entry per member.
 
-    **Evaluation:** `sol.evaluate(t)` for ODE solutions (re-integrates from the nearest
-    saved state at or before `t` with the same solver, controller and adjoint, so the
-    value has the solver's accuracy, not an interpolant's); `sol(x)` / `sol(x, t)` for PDE
-    solvers, which provide the field evaluator.
+    **Evaluation:** `sol.evaluate(t)` for ODE solutions: with `SaveAt(dense=True)` the
+    dense output at a scalar or an array of times (shape `t.shape + state shape`);
+    otherwise it re-integrates from the nearest saved state at or before a scalar `t` with
+    the same solver, controller and adjoint (the solver's accuracy, a solve per call).
+    `sol(x)` / `sol(x, t)` for PDE solvers, which provide the field evaluator.
     """
 
     ts: Any
     ys: Any
     stats: dict
     result: RESULTS
+    interpolation: Any
     _dynamic: Any
     _static: Any = eqx.field(static=True)
     kind: str = eqx.field(default="ode", static=True)
 
-    def __init__(self, ts, ys, stats, result, problem, solver, evaluator: Callable | None = None, kind: str = "ode"):
+    def __init__(self, ts, ys, stats, result, problem, solver, evaluator: Callable | None = None, kind: str = "ode",
+                 interpolation=None):
         self.ts = ts
         self.ys = ys
         self.stats = stats
         self.result = result
+        self.interpolation = interpolation
         self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
         self.kind = kind
 
@@ -82,11 +89,19 @@ class Solution(eqx.Module):
         return self.result == RESULTS.successful
 
     def evaluate(self, t):
-        """The ODE state at time `t` (scalar), inside the solved interval."""
+        """The ODE state at time `t` inside the solved interval: a scalar, or (with
+        `SaveAt(dense=True)`) an array of times, giving states with `t`'s shape in front."""
         if self.evaluator is None or self.kind != "ode":
             raise TypeError(
                 f"{type(self.solver).__name__} solutions do not support evaluate(t); "
                 "save the times you need with SaveAt(ts=...)."
+            )
+        if self.interpolation is not None:
+            return self.interpolation.evaluate(t)
+        if is_concrete(t) and np.ndim(t) != 0:
+            raise ValueError(
+                f"evaluate(t) without dense output takes a scalar time; got shape {np.shape(t)}. "
+                "Solve with saveat=pds.SaveAt(dense=True) to evaluate at an array of times, or use jax.vmap."
             )
         return self.evaluator(self, t)
 
@@ -154,8 +169,10 @@ class _Reintegrate(eqx.Module):
         return jax.tree.map(lambda a, b: jnp.where(t == start_t, b, a[-1]), end.ys, start_y)
 
 
-def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint=None) -> Solution:
-    """The `Solution` of an ODE solve, with `evaluate(t)` re-integrating by the same options."""
+def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint=None,
+                 interpolation=None) -> Solution:
+    """The `Solution` of an ODE solve: `evaluate(t)` uses the dense output `interpolation`
+    when the solve kept one, else re-integrates by the same options."""
     return Solution(
         ts=ts,
         ys=ys,
@@ -165,4 +182,5 @@ def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_st
         solver=solver,
         evaluator=_Reintegrate(controller, dt0, max_steps, adjoint),
         kind="ode",
+        interpolation=interpolation,
     )

@@ -3,6 +3,8 @@
 import equinox as eqx
 import numpy as np
 
+from ._dense import _dopri5_weights, _tsit5_weights
+
 
 class ButcherTableau(eqx.Module):
     """An explicit Runge–Kutta method as data.
@@ -24,6 +26,9 @@ class ButcherTableau(eqx.Module):
     - `embedded_order`: order of the embedded solution (`None` if absent).
     - `fsal`: first-same-as-last: the last stage is evaluated at `(t + h, y_next)` and is
       reused as the next step's first stage (one evaluation saved per accepted step).
+    - `dense`: the method's continuous extension, if its paper gives one: `dense[i][m]` is
+      the coefficient of `θ^(m+1)` in `b_i(θ)`, so `y(t + θh) ≈ y + h Σ_i b_i(θ) k_i`
+      (`b_i(1) = b_i`); `None` for cubic Hermite dense output (`pdesolve._dense`).
 
     Validated: shapes, `Σ_j a_ij = c_i`, `Σ b = 1`, `Σ b_error = 0`, FSAL consistency.
     All coefficients are static Python floats, so zero coefficients cost nothing.
@@ -37,8 +42,10 @@ class ButcherTableau(eqx.Module):
     order: int = eqx.field(static=True)
     embedded_order: int | None = eqx.field(static=True)
     fsal: bool = eqx.field(static=True)
+    dense: tuple[tuple[float, ...], ...] | None = eqx.field(static=True)
 
-    def __init__(self, name, c, a, b, order, b_hat=None, b_error=None, embedded_order=None, fsal=False):
+    def __init__(self, name, c, a, b, order, b_hat=None, b_error=None, embedded_order=None, fsal=False,
+                 dense=None):
         self.name = str(name)
         self.c = tuple(float(x) for x in c)
         self.a = tuple(tuple(float(x) for x in row) for row in a)
@@ -51,6 +58,7 @@ class ButcherTableau(eqx.Module):
         self.order = int(order)
         self.embedded_order = None if embedded_order is None else int(embedded_order)
         self.fsal = bool(fsal)
+        self.dense = None if dense is None else tuple(tuple(float(x) for x in row) for row in dense)
 
     def __check_init__(self):
         s = len(self.b)
@@ -72,6 +80,11 @@ class ButcherTableau(eqx.Module):
                 raise ValueError(f"{self.name}: give `embedded_order` with an embedded pair.")
         if self.fsal and (self.c[-1] != 1.0 or any(abs(x - y) > 1e-15 for x, y in zip(self.a[-1], self.b))):
             raise ValueError(f"{self.name}: FSAL needs c[-1] == 1 and a[-1] == b[:-1].")
+        if self.dense is not None:
+            if len(self.dense) != s or len({len(row) for row in self.dense}) != 1:
+                raise ValueError(f"{self.name}: `dense` needs one row of equal length per stage.")
+            if any(abs(sum(row) - bi) > 1e-12 for row, bi in zip(self.dense, self.b)):
+                raise ValueError(f"{self.name}: `dense` rows must sum to `b` (b_i(1) = b_i).")
 
     @property
     def stages(self) -> int:
@@ -151,6 +164,7 @@ DOPRI5 = ButcherTableau(
     order=5,
     embedded_order=4,
     fsal=True,
+    dense=_dopri5_weights([35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0.0]),
 )
 
 # Tsitouras (2011), "Runge–Kutta pairs of order 5(4) satisfying only the first column
@@ -194,4 +208,5 @@ TSIT5 = ButcherTableau(
     order=5,
     embedded_order=4,
     fsal=True,
+    dense=_tsit5_weights(_TSIT5_B),
 )

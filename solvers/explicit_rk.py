@@ -113,5 +113,7 @@ def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, th
     # Checks on concrete values first; the solve itself is compiled once per problem
     # structure (equinox.filter_jit), so repeated solves of one problem reuse it.
     validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint)
+    ts, ys, stats, result, *dense = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw,
+                                                   progress, adjoint)
+    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint,
+                        interpolation=dense[0] if dense else None)

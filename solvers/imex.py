@@ -446,8 +446,9 @@ def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, p
     t0, t1 = problem.tspan
     probe = _IMEXStepper(solver.tableau, None, None, None, None, None, 1.0, True)
     validate(probe, controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint)
+    ts, ys, stats, result, *dense = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
+    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint,
+                        interpolation=dense[0] if dense else None)
 
 
 @eqx.filter_jit
@@ -477,7 +478,7 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
     def rhs(s, y):
         return jax.tree.map(jnp.add, step_probe.G(s, y, p), linear.apply(pA, y))
 
-    ts, ys, stats, result = integrate(
+    ts, ys, stats, result, *dense = integrate(
         None,
         stepper,
         t0,
@@ -495,4 +496,4 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
     )
     n_implicit = sum(1 for row_i, row in enumerate(solver.tableau.a_implicit) if row[row_i] != 0.0)
     stats = dict(stats, num_linear_solves=n_implicit * stats["num_steps"])
-    return ts, ys, stats, result
+    return ts, ys, stats, result, *dense

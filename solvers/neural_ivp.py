@@ -627,6 +627,11 @@ def _check_saveat(saveat: SaveAt) -> None:
             "NeuralIVP does not support SaveAt(steps=True) (each saved θ has p entries); "
             "list the times you need in SaveAt(ts=...)."
         )
+    if saveat.dense:
+        raise ValueError(
+            "NeuralIVP does not support SaveAt(dense=True) (an interpolant would store several "
+            "θ of p entries per step); list the times you need in SaveAt(ts=...)."
+        )
 
 
 @register(PDEProblem, NeuralIVP)

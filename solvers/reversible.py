@@ -496,6 +496,13 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
             f"{type(solver).__name__} does not support SaveAt(steps=True): its gradient never "
             "stores the trajectory. Save the times you need with SaveAt(ts=...)."
         )
+    if saveat.dense:
+        raise ValueError(
+            f"{type(solver).__name__} does not support SaveAt(dense=True): its O(1)-memory "
+            "gradient reconstructs the step states backwards, not per-step interpolants, so "
+            "dense coefficients would have no exact gradient. Save the times you need with "
+            "SaveAt(ts=...), or solve with the base method (e.g. pds.Tsit5()) for dense output."
+        )
     controller = resolve_controller(controller, dt0)
     if controller.requires_error_estimate and solver.error_order is None:
         raise ValueError(
