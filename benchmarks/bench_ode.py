@@ -35,6 +35,10 @@ pdesolve vs diffrax with the same configuration, each timed as a forward pass an
   at ts), which takes far fewer steps on a smooth problem; it is not a like-for-like comparison.
 * `vmap-grad-pid`: the same solve with SaveAt(t1=True), `jax.jit(jax.vmap(f, in_axes=(None, 0)))`
   of the forward and of `jax.grad(sum(y(t1)**2))` over a batch of 8 random y0 (PRNGKey(1)).
+* `dense-evaluate-1000`: Dopri5 under the same PID controller with `SaveAt(dense=True)`, the
+  dense output evaluated at 1000 times in [0, 1] (pdesolve: `sol.evaluate(ts)`, vectorised;
+  diffrax: `jax.vmap(sol.evaluate)(ts)`); derivative `jax.grad` of `sum(ys**2)` over the 1000
+  values. Both use Dopri5's order-4 continuous extension.
 * `jacfwd ForwardMode` / `jacfwd DirectAdjoint`: `jax.jit(jax.jacfwd(y0 -> y(t1)))` with 100
   constant steps of dt=1e-2 (max_steps=100), RK4 and Dopri5, `adjoint=pds.ForwardMode()` vs
   `diffrax.ForwardMode()` and `pds.DirectAdjoint()` vs `diffrax.DirectAdjoint()`; the forward
@@ -100,6 +104,7 @@ EXTRA_RUNS = [("tiny", 4096)]
 # and forward-mode Jacobians with constant steps.
 PID_RTOL, PID_ATOL, PID_MAX_STEPS = 1e-6, 1e-8, 4096
 N_SAVE_TS = 21  # SaveAt(ts=linspace(t0, t1, 21)); ts[0] == t0
+N_DENSE = 1000  # dense output evaluated at linspace(t0, t1, 1000)
 VMAP_BATCH = 8
 JAC_DT, JAC_STEPS = 1e-2, 100  # jacfwd rows: 100 constant steps, max_steps = 100
 PID_TOL, FIXED_TOL = 1e-5, 1e-9  # relative agreement required between the libraries
@@ -438,6 +443,27 @@ def main(argv=None):
                 cfg = f"{method}, ConstantStepSize dt={JAC_DT:g} ({JAC_STEPS} steps), max_steps={JAC_STEPS}, {type(pds_adj).__name__}"
                 specs.append((label, "forward", fp, fd, (params, y0), False, cfg))
                 specs.append((label, "jacfwd", jac(fp), jac(fd), (params, y0), False, cfg))
+
+        # 4. Dense output: SaveAt(dense=True), evaluated at 1000 times (Dopri5, PID).
+        dense_ts = jnp.linspace(T0, T1, N_DENSE)
+
+        def pds_dense(params, y0):
+            sol = pds.solve(pds.NeuralODEProblem(eqx.combine(params, static), y0, (T0, T1)), pds.Dopri5(),
+                            controller=pds.PIDController(**pid), saveat=pds.SaveAt(dense=True),
+                            max_steps=PID_MAX_STEPS)
+            return sol.evaluate(dense_ts), sol.stats["num_steps"]
+
+        def dfx_dense(params, y0):
+            sol = diffrax.diffeqsolve(diffrax.ODETerm(eqx.combine(params, static)), diffrax.Dopri5(), T0, T1, None, y0,
+                                      stepsize_controller=diffrax.PIDController(**pid),
+                                      saveat=diffrax.SaveAt(dense=True), max_steps=PID_MAX_STEPS,
+                                      adjoint=diffrax.RecursiveCheckpointAdjoint())
+            return jax.vmap(sol.evaluate)(dense_ts), sol.stats["num_steps"]
+
+        cfg = (f"Dopri5, PID(rtol={PID_RTOL:g}, atol={PID_ATOL:g}), dt0=None, SaveAt(dense=True), evaluate at "
+               f"linspace(0,1,{N_DENSE}), RCA")
+        specs.append(("dense-evaluate-1000", "forward", pds_dense, dfx_dense, (params, y0), True, cfg))
+        specs.append(("dense-evaluate-1000", "gradient", gradient(pds_dense), gradient(dfx_dense), (params, y0), True, cfg))
 
         method_of = lambda cfg: cfg.split(",")[0]  # noqa: E731
         outputs, compiled = {}, {}

@@ -621,23 +621,33 @@ def _comparison_figure(results, problem_name):
                 continue
             ref = reference_solution(sol.problem, extra["ts"])
             err = np.linalg.norm(_flatten_ys(sol.ys) - ref, axis=1) / max(np.linalg.norm(ref), 1e-300)
-            ax.semilogy(extra["ts"], np.maximum(err, 1e-300), label=name)
+            # exact zeros (e.g. at t0) have no logarithm: leave them out rather than plot 1e-300
+            ax.semilogy(extra["ts"], np.where(err > 0, err, np.nan), label=name)
         ax.set(xlabel="t", ylabel="|y - y_ref| / ||y_ref||", title=f"{problem_name}: error against the reference")
         ax.legend()
         return fig
     return None
 
 
+def _canonical(name: str, known) -> str:
+    """`name` as spelled in `known` when it matches up to case and `-`/`_` (`poisson-disk`,
+    `dtpinn`); otherwise unchanged (the caller reports it with the valid names)."""
+    key = name.lower().replace("-", "_")
+    matches = [k for k in known if k.lower().replace("-", "_") == key]
+    return matches[0] if len(matches) == 1 else name
+
+
 def cmd_run(args) -> int:
     import pdesolve as pds
 
     catalogue = _catalogue()
+    args.problem = _canonical(args.problem, catalogue)
     if args.problem not in catalogue:
         raise CLIError(
             f"unknown problem {args.problem!r}. Valid problems: {', '.join(catalogue)} "
             "(see `pdesolve list`)."
         )
-    names = [s.strip() for s in args.solver.split(",") if s.strip()]
+    names = [_canonical(s.strip(), SOLVERS) for s in args.solver.split(",") if s.strip()]
     if not names:
         raise CLIError(f"--solver needs a solver name. Valid solvers: {', '.join(SOLVERS)}.")
     for n in names:
@@ -817,18 +827,20 @@ def main(argv=None) -> int:
     """Run the command line with `argv` (default `sys.argv[1:]`); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "demo" or (argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        options_only = bool(argv) and argv[0].startswith("-") and argv[0] not in ("-h", "--help")
+        demo_only = {"--quick", "--iters"}
+        if argv and argv[0] == "demo" or (options_only and any(a.split("=")[0] in demo_only for a in argv)):
             # `pdesolve demo ...`, and the older `pdesolve --quick ...` form of the spiral demo.
             from pdesolve._demo import main as demo
 
             return demo(argv[1:] if argv[0] == "demo" else argv)
-        main_job = not argv
+        main_job = not argv or options_only  # `pdesolve --no-progress`: the main job with that option
         if main_job:
             print("pdesolve main job: DTPINN (RBF-FD derivatives, float64) against a vanilla PINN "
                   "(autodiff, float32) on the Poisson disk, same network, nodes and L-BFGS steps.\n"
                   "Same as: " + " ".join(["pdesolve", *MAIN_JOB]) + "   (see `pdesolve --help`)\n",
                   flush=True)
-            argv = list(MAIN_JOB)
+            argv = list(MAIN_JOB) + argv
             if "--plot" in argv and not _can_plot():
                 i = argv.index("--plot")
                 del argv[i:i + 2]

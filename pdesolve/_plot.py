@@ -10,8 +10,8 @@ What is drawn depends on the solution:
   to four times (NeuralIVP: saved times; space-time PINNs: times in `tspan`; steady problems:
   one panel), a row of error maps `|u - u_exact|` when the problem has `solution=`, and the
   solver's histories (training loss and test error; CG iterations per linear solve and the PDE
-  residual / error over t). 2-D domains are drawn whole (points outside a disk masked), higher
-  dimensions as the slice through the centre of the bounding box in the first two
+  residual / error over t). 2-D domains are drawn whole (points outside a disk, or farther
+  than 1.5 node spacings from a bare point cloud's nodes, masked), higher dimensions as the slice through the centre of the bounding box in the first two
   coordinates, 1-D domains as line plots.
 * ODE solutions (`sol.kind == "ode"`): the saved trajectories against t (an image of the state
   against t for more than 10 components), the phase plane for two components, and the step
@@ -244,8 +244,20 @@ def _grid(domain, dim, resolution):
     try:
         inside = np.asarray(domain.contains(jnp.asarray(pts)), dtype=bool)
     except NotImplementedError:  # a bare point cloud has no inside test
-        inside = np.ones(xx.size, bool)
+        inside = _near_nodes(domain, pts) if dim == 2 else np.ones(xx.size, bool)
     return pts, inside, (x, y)
+
+
+def _near_nodes(cloud, pts):
+    """For a 2-D point cloud without a generating domain: the grid points within 1.5 node
+    spacings (the median nearest-neighbour distance) of a node, so that regions the cloud
+    does not cover (an L-shape's removed quadrant, holes) are masked, not extrapolated."""
+    from scipy.spatial import cKDTree
+
+    nodes = np.concatenate([np.asarray(cloud.interior, float), np.asarray(cloud.boundary, float).reshape(-1, 2)])
+    tree = cKDTree(nodes)
+    spacing = float(np.median(tree.query(nodes, k=2)[0][:, 1]))
+    return tree.query(pts[:, :2], k=1)[0] <= 1.5 * spacing
 
 
 def _pick_component(values, component, what):

@@ -276,3 +276,33 @@ def test_demo_checkpoint(capsys, tmp_path):
     assert re.search(r"^RK4\s+10\s", out, re.MULTILINE) and (tmp_path / "demo.eqx").is_file()
     code, _, err = _run(capsys, ["demo", "--iters", "10", "--seed", "1", "--no-progress", "--resume", ckpt])
     assert code == 2 and "different run" in err
+
+
+def test_names_match_up_to_case_and_dashes():
+    catalogue = _cli._catalogue()
+    assert _cli._canonical("poisson-disk", catalogue) == "poisson_disk"
+    assert _cli._canonical("Poisson-Disk", catalogue) == "poisson_disk"
+    assert _cli._canonical("dtpinn", _cli.SOLVERS) == "DTPINN"
+    assert _cli._canonical("tsit5", _cli.SOLVERS) == "Tsit5"
+    assert _cli._canonical("nonsense", _cli.SOLVERS) == "nonsense"
+
+
+def test_option_alone_runs_the_main_job_with_it(monkeypatch):
+    """`pdesolve --no-progress` is the main job without progress bars (it ran the spiral demo);
+    `pdesolve --quick` is still the demo's short form."""
+    seen = {}
+    monkeypatch.setattr(_cli, "cmd_run", lambda args: seen.update(run=args) or 0)
+    import pdesolve._demo as demo_mod
+
+    monkeypatch.setattr(demo_mod, "main", lambda argv: seen.update(demo=argv) or 0)
+    assert cli(["--no-progress"]) == 0
+    args = seen.pop("run")
+    assert args.problem == "poisson_disk" and args.solver == "DTPINN,PINN" and args.no_progress
+    assert cli(["--quick", "--no-progress"]) == 0
+    assert seen.pop("demo") == ["--quick", "--no-progress"] and "run" not in seen
+
+
+def test_run_accepts_dashed_problem_and_lowercase_solver(capsys):
+    code, out, err = _run(capsys, ["run", "lotka-volterra", "--solver", "tsit5", "--set", "n_save=5", "--no-progress"])
+    assert code == 0, err
+    assert "Tsit5" in out

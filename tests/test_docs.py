@@ -19,6 +19,7 @@ FAST = [
     "getting-started.md",
     "custom-controller.md",
     "gradients.md",
+    "dense-output.md",
     "explicit-rk.md",
     "reversible.md",
     "imex.md",

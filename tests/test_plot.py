@@ -355,3 +355,24 @@ def test_missing_matplotlib_names_the_extra(ode_sol, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
     with pytest.raises(ImportError, match=r'pip install "pdesolve\[plot\]"'):
         pds.plot(ode_sol)
+
+
+def test_bare_point_cloud_masks_what_its_nodes_do_not_cover():
+    """An L-shaped cloud without a generating domain: the removed quadrant is masked (was
+    drawn, and showed the largest error there), the L itself is not."""
+    from pdesolve._plot import _grid
+
+    g = np.linspace(-1, 1, 41)
+    xx, yy = np.meshgrid(g, g)
+    pts = np.stack([xx.ravel(), yy.ravel()], 1)
+    keep = ~((pts[:, 0] > 0) & (pts[:, 1] > 0))
+    edge = (np.abs(pts).max(1) == 1.0)
+    interior, boundary = pts[keep & ~edge], pts[keep & edge]
+    normals = np.sign(boundary) * (np.abs(boundary) == 1.0)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    cloud = pds.PointCloud(interior, boundary, normals)
+    grid, inside, _ = _grid(cloud, 2, 51)
+    quadrant = (grid[:, 0] > 0.15) & (grid[:, 1] > 0.15)
+    assert not inside[quadrant].any()
+    ell = (grid[:, 0] < -0.05) | (grid[:, 1] < -0.05)
+    assert inside[ell].all()
