@@ -61,6 +61,7 @@ from ._problems import (
     PDEProblem as PDEProblem,
     remake as remake,
 )
+from ._events import Event as Event
 from ._results import RESULTS as RESULTS
 from ._saveat import SaveAt as SaveAt
 from ._solution import Solution as Solution

@@ -27,8 +27,9 @@ import numpy as np
 from ._adjoint import AbstractAdjoint, ForwardMode, RecursiveCheckpointAdjoint
 from ._controllers import AbstractStepController
 from ._dense import DenseInterpolation, hermite_coefficients
+from ._events import event_carry, event_output, event_step
 from ._progress import ProgressMeter
-from ._results import RESULTS
+from ._results import RESULTS, is_successful
 from ._saveat import SaveAt
 from ._validation import is_concrete
 
@@ -422,11 +423,13 @@ def integrate(
     backward: bool = False,
     record_steps: bool = False,
     mirrored_f: Callable | None = None,
+    events: tuple = (),
 ):
     """Integrate `dy/dt = f(t, y, args)` from `t0` to `t1` with `stepper`.
 
-    Returns `(ts, ys, stats, result)`, then a `DenseInterpolation` when `saveat.dense`
-    (the accepted steps' interpolating polynomials, from `stepper.dense_step`), then a
+    Returns `(ts, ys, stats, result)`, then a dict `outputs` when `saveat.dense` or `events`
+    (`"interpolation"`: a `DenseInterpolation` of the accepted steps' polynomials, from
+    `stepper.dense_step`; `"events"`: an `EventOutput`, see `pdesolve._events`), then a
     dict `record` when `record_steps=True`:
     `step_t`, `step_dt` (start time and size of each accepted step, in the integrator's
     forward time; `max_steps` scalars each, unused entries `inf`), `save_step` (number of
@@ -487,6 +490,7 @@ def integrate(
     meter = ProgressMeter(progress)
     token = meter.open()
 
+    need_dense = saveat.dense or bool(events)  # events are located on the step's polynomial
     dense_like = None
     if saveat.dense:
         dense_like = jax.eval_shape(lambda: stepper.dense_step(fwd, s0, jnp.asarray(1.0, dtype), y0, step_state)[4])
@@ -496,6 +500,8 @@ def integrate(
         n_ts=n_ts, n_steps=max_steps if saveat.steps else 0, n_record=max_steps if record_steps else 0,
         dtype=dtype, token=token, n_dense=max_steps if saveat.dense else 0, dense_like=dense_like,
     )
+    if events:
+        carry.update(event_carry(events, s0, y0, args, sign, max_steps, dtype))
     total_span = s1 - s0
     eps = jnp.finfo(dtype).eps
 
@@ -504,15 +510,17 @@ def integrate(
 
     def body_fun(c):
         plan = plan_step(c, save_s, s1, eps)
-        dense = None
-        if saveat.dense:
-            y_next, y_error, step_next, step_result, dense = stepper.dense_step(
+        coeffs = None
+        if need_dense:
+            y_next, y_error, step_next, step_result, coeffs = stepper.dense_step(
                 fwd, c["t"], plan["dt"], c["y"], c["step"])
         else:
             y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, c["t"], plan["dt"], c["y"], c["step"])
         new = conclude_step(c, plan, y_next, y_error, step_next, step_result, controller=controller,
                             error_order=stepper.error_order, eps=eps, sign=sign, save_steps=saveat.steps,
-                            record_steps=record_steps, dense=dense)
+                            record_steps=record_steps, dense=coeffs if saveat.dense else None)
+        if events:
+            new = event_step(events, c, new, plan, coeffs, args, sign, save_steps=saveat.steps)
         return dict(new, token=meter.update(c["token"], (new["t"] - s0) / total_span))
 
     def buffers(c):
@@ -539,7 +547,7 @@ def integrate(
     ts, ys = saved_output(saveat, t0, y0, final, n_ts, dtype, sign)
 
     # Every loop iteration evaluates one step (save-only iterations at dt = 0 included).
-    nfe_steps = (stepper.step_fevals + (stepper.dense_fevals if saveat.dense else 0)) * final["n_iter"]
+    nfe_steps = (stepper.step_fevals + (stepper.dense_fevals if need_dense else 0)) * final["n_iter"]
     stats = dict(
         num_steps=n_steps,
         num_accepted_steps=final["n_acc"],
@@ -549,11 +557,17 @@ def integrate(
         t_final=sign * final["t"],
     )
     if throw:
-        ts, ys, stats = result.error_if((ts, ys, stats), result != RESULTS.successful)
+        ts, ys, stats = result.error_if((ts, ys, stats), ~is_successful(result))
     extra = ()
-    if saveat.dense:
-        extra = (DenseInterpolation(final["dense_t"], final["dense_dt"], final["dense_c"], final["n_acc"],
-                                    s0, final["t"], sign),)
+    if need_dense:
+        outputs = {}
+        if saveat.dense:
+            outputs["interpolation"] = DenseInterpolation(final["dense_t"], final["dense_dt"], final["dense_c"],
+                                                          final["n_acc"], s0, final["t"], sign)
+        if events:
+            outputs["events"] = event_output(final)
+            stats = dict(stats, num_events=final["ev_count"])
+        extra = (outputs,)
     if record_steps:
         record = dict(
             step_t=final["step_t"],

@@ -16,7 +16,8 @@ with warnings.catch_warnings():  # `nonfinite` is redefined on purpose: a messag
         * `dt_min_reached`: an adaptive controller rejected a step already at `dtmin`.
         * `linear_solve_failed`: a linear solve inside the solver did not converge or met a
           singular operator.
-        * `event_occurred`: reserved for terminating events.
+        * `event_occurred`: a terminal `pds.Event` ended the solve (a success:
+          `Solution.successful` is true and `throw=True` does not raise).
         * `invalid_times`: `tspan` or `SaveAt(ts)` computed inside `jit` were invalid (checked
           at run time; outside `jit` the same inputs raise at once).
         * `reversible_drift`: the two copies `Y`, `Z` of a `ReversibleRK` solve drifted apart
@@ -70,3 +71,8 @@ with warnings.catch_warnings():  # `nonfinite` is redefined on purpose: a messag
             "outside jit names it) and the initial state. If an explicit method blew up on a stiff "
             "problem, use an implicit one (pdesolve.IMEXRK); with IMEXRK, check the explicit part G."
         )
+
+
+def is_successful(result):
+    """`successful` or `event_occurred` (a solve ended by a terminal event)."""
+    return (result == RESULTS.successful) | (result == RESULTS.event_occurred)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._results import RESULTS
+from ._results import RESULTS, is_successful
 from ._validation import is_concrete
 
 
@@ -23,13 +23,16 @@ class Solution(eqx.Module):
     - `stats`: dict of counters and histories: `num_steps`, `num_accepted_steps`,
       `num_rejected_steps`, `num_fevals`, and solver-specific entries (linear-solve
       iterations, restarts, loss history, wall time, ...).
-    - `result`: a `RESULTS` member; `successful` is `result == RESULTS.successful`.
+    - `result`: a `RESULTS` member; `successful` is `result` being `RESULTS.successful` or
+      `RESULTS.event_occurred`.
     - `problem`, `solver`: what was solved, and how.
     - `evaluator`, `kind`: set by the solver; `kind` is `"ode"` (use `evaluate(t)`) or
       `"field"` (call the solution at points).
     - `interpolation`: with `SaveAt(dense=True)`, the accepted steps' interpolating
       polynomials (`pdesolve._dense.DenseInterpolation`), which `evaluate(t)` then uses;
       otherwise `None`.
+    - `events`: with `solve(..., event=...)`, what the events found (`event_time`,
+      `event_state`, `event_index`, `event_times`); otherwise `None`.
 
     **A pytree:** the arrays of `problem`, `solver` and `evaluator` are leaves and their
     functions (vector fields, closures) static, so a `Solution` can be returned from
@@ -48,17 +51,19 @@ class Solution(eqx.Module):
     stats: dict
     result: RESULTS
     interpolation: Any
+    events: Any
     _dynamic: Any
     _static: Any = eqx.field(static=True)
     kind: str = eqx.field(default="ode", static=True)
 
     def __init__(self, ts, ys, stats, result, problem, solver, evaluator: Callable | None = None, kind: str = "ode",
-                 interpolation=None):
+                 interpolation=None, events=None):
         self.ts = ts
         self.ys = ys
         self.stats = stats
         self.result = result
         self.interpolation = interpolation
+        self.events = events
         self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
         self.kind = kind
 
@@ -86,7 +91,34 @@ class Solution(eqx.Module):
 
     @property
     def successful(self):
-        return self.result == RESULTS.successful
+        """`result` is `successful`, or `event_occurred` (a terminal event ended the solve)."""
+        return is_successful(self.result)
+
+    def _events(self):
+        if self.events is None:
+            raise AttributeError("This solve had no events; pass solve(..., event=pds.Event(...)).")
+        return self.events
+
+    @property
+    def event_time(self):
+        """The time at which a terminal event ended the solve (`inf` if none did)."""
+        return self._events().time
+
+    @property
+    def event_state(self):
+        """The state at `event_time` (NaN if no terminal event fired)."""
+        return self._events().state
+
+    @property
+    def event_index(self):
+        """Which of the events (their order in `event=`) ended the solve; −1 if none."""
+        return self._events().index
+
+    @property
+    def event_times(self):
+        """Recorded crossing times, `(n_events, max_steps)` with `inf` padding (terminal
+        crossings included); `stats["num_events"]` holds the counts."""
+        return self._events().times
 
     def evaluate(self, t):
         """The ODE state at time `t` inside the solved interval: a scalar, or (with
@@ -170,9 +202,11 @@ class _Reintegrate(eqx.Module):
 
 
 def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint=None,
-                 interpolation=None) -> Solution:
-    """The `Solution` of an ODE solve: `evaluate(t)` uses the dense output `interpolation`
-    when the solve kept one, else re-integrates by the same options."""
+                 outputs=None) -> Solution:
+    """The `Solution` of an ODE solve: `evaluate(t)` uses the dense output when the solve
+    kept one (`outputs["interpolation"]`), else re-integrates by the same options;
+    `outputs["events"]` are the events' findings."""
+    outputs = outputs or {}
     return Solution(
         ts=ts,
         ys=ys,
@@ -182,5 +216,6 @@ def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_st
         solver=solver,
         evaluator=_Reintegrate(controller, dt0, max_steps, adjoint),
         kind="ode",
-        interpolation=interpolation,
+        interpolation=outputs.get("interpolation"),
+        events=outputs.get("events"),
     )

@@ -8,7 +8,8 @@ import jax
 import numpy as np
 
 from ._problems import AbstractProblem, NeuralODEProblem
-from ._results import RESULTS
+from ._events import check_events
+from ._results import RESULTS, is_successful
 from ._saveat import SaveAt
 from ._validation import is_concrete
 
@@ -58,6 +59,9 @@ _OPTION_HINTS = {
                "ReversibleRK/ReversibleHeun/ALF, IMEXRK); see docs/gradients.md.",
     "checkpoint": "checkpoints are for long runs: NeuralIVP, DTPINN, PINN (and pds.train for "
                   "neural-ODE training); see docs/checkpoint.md.",
+    "event": "events are located on the dense output of a time-stepping ODE solve: explicit RK "
+             "solvers (pds.Tsit5(), ...) and IMEXRK take `event=`; the reversible solvers do not "
+             "(their gradient has no rule for the event's interpolant); see docs/events.md.",
 }
 
 
@@ -90,6 +94,7 @@ def solve(
     progress: bool = False,
     key=None,
     adjoint=None,
+    event=None,
     **options,
 ):
     """Solve `problem` with `solver`; returns a `pdesolve.Solution`.
@@ -116,6 +121,9 @@ def solve(
       `jax.jacfwd`, `jax.hessian`), `ForwardMode()`, `ReversibleAdjoint()` (default for
       reversible solvers), `DiscreteAdjoint()` (default for `IMEXRK`). A solver refuses an
       adjoint it cannot use, naming those it can (docs/gradients.md).
+    - `event`: a `pds.Event` or a sequence of them (explicit RK and `IMEXRK` solves): stop
+      at (or record) the zero crossings of a condition of the state, located on the dense
+      output; see `sol.event_time`, `sol.event_state`, `sol.event_times` and docs/events.md.
     - `options`: further solver-specific keyword arguments.
 
     Differentiable with `jax.grad` / `eqx.filter_grad` w.r.t. everything in `problem`;
@@ -141,6 +149,8 @@ def solve(
         )
     if adjoint is not None:
         options = dict(options, adjoint=adjoint)
+    if event is not None:
+        options = dict(options, event=check_events(event))
     _check_options(impl, solver, options)
     if saveat is None:
         saveat = SaveAt(t1=True)
@@ -173,14 +183,14 @@ def solve(
         else:
             # (The code is never differentiated: it may leave a custom VJP as a perturbed value.)
             result = jax.lax.stop_gradient(sol.result)
-            ts, ys, stats = result.error_if((sol.ts, sol.ys, sol.stats), result != RESULTS.successful)
+            ts, ys, stats = result.error_if((sol.ts, sol.ys, sol.stats), ~is_successful(result))
             sol = eqx.tree_at(lambda s: (s.ts, s.ys, s.stats), sol, (ts, ys, stats))
     return sol
 
 
 def _raise_if_failed(sol, problem) -> None:
     """Raise the failure of an eagerly computed ODE solve, naming the time and step reached."""
-    failed = np.asarray(sol.result != RESULTS.successful)
+    failed = np.asarray(~is_successful(sol.result))
     if not failed.any():
         return
     stats = sol.stats

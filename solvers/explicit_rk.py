@@ -84,7 +84,7 @@ class ExplicitRK(AbstractExplicitRK):
 
 
 @eqx.filter_jit
-def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint):
+def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint, events=()):
     t0, t1 = problem.tspan
     return integrate(
         ode_rhs(problem),
@@ -101,11 +101,13 @@ def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, p
         progress=progress,
         adjoint=adjoint,
         backward=problem.backward,
+        events=events,
     )
 
 
 @register(NeuralODEProblem, AbstractExplicitRK)
-def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None):
+def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None,
+                      event=()):
     del key
     adjoint = resolve_adjoint(adjoint, solver, RecursiveCheckpointAdjoint(), AUTODIFF_ADJOINTS)
     controller = resolve_controller(controller, dt0)
@@ -114,6 +116,6 @@ def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, th
     # structure (equinox.filter_jit), so repeated solves of one problem reuse it.
     validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
     ts, ys, stats, result, *dense = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw,
-                                                   progress, adjoint)
+                                                   progress, adjoint, event)
     return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint,
-                        interpolation=dense[0] if dense else None)
+                        outputs=dense[0] if dense else None)

@@ -438,7 +438,8 @@ def _check_problem(problem):
 
 
 @register(NeuralODEProblem, IMEXRK)
-def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None):
+def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None,
+                event=()):
     del key
     adjoint = resolve_adjoint(adjoint, solver, DiscreteAdjoint(), (DiscreteAdjoint, *AUTODIFF_ADJOINTS))
     _check_problem(problem)
@@ -446,13 +447,14 @@ def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, p
     t0, t1 = problem.tspan
     probe = _IMEXStepper(solver.tableau, None, None, None, None, None, 1.0, True)
     validate(probe, controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result, *dense = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
+    ts, ys, stats, result, *dense = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint,
+                                         event)
     return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint,
-                        interpolation=dense[0] if dense else None)
+                        outputs=dense[0] if dense else None)
 
 
 @eqx.filter_jit
-def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint):
+def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint, events=()):
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
     sign = -1.0 if problem.backward else 1.0
@@ -493,6 +495,8 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
         adjoint=adjoint,
         backward=problem.backward,
         mirrored_f=rhs,
+        args=problem.args,
+        events=events,
     )
     n_implicit = sum(1 for row_i, row in enumerate(solver.tableau.a_implicit) if row[row_i] != 0.0)
     stats = dict(stats, num_linear_solves=n_implicit * stats["num_steps"])

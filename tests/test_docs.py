@@ -20,6 +20,7 @@ FAST = [
     "custom-controller.md",
     "gradients.md",
     "dense-output.md",
+    "events.md",
     "explicit-rk.md",
     "reversible.md",
     "imex.md",
