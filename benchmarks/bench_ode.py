@@ -39,6 +39,11 @@ pdesolve vs diffrax with the same configuration, each timed as a forward pass an
   dense output evaluated at 1000 times in [0, 1] (pdesolve: `sol.evaluate(ts)`, vectorised;
   diffrax: `jax.vmap(sol.evaluate)(ts)`); derivative `jax.grad` of `sum(ys**2)` over the 1000
   values. Both use Dopri5's order-4 continuous extension.
+* `event-terminal`: Dopri5 under the same PID controller, ended by the terminal event
+  `t − 0.7 + 1e-3 tanh(y_0) = 0` (state-dependent), located by `optimistix.Bisection` on the
+  step's dense output on both sides (`pds.Event(cond)` vs `diffrax.Event(cond, Bisection)`);
+  values: the state and the time at the event; derivative `jax.grad` of
+  `sum(y(t*)**2) + t*`.
 * `jacfwd ForwardMode` / `jacfwd DirectAdjoint`: `jax.jit(jax.jacfwd(y0 -> y(t1)))` with 100
   constant steps of dt=1e-2 (max_steps=100), RK4 and Dopri5, `adjoint=pds.ForwardMode()` vs
   `diffrax.ForwardMode()` and `pds.DirectAdjoint()` vs `diffrax.DirectAdjoint()`; the forward
@@ -147,6 +152,7 @@ def main(argv=None):
     jax.config.update("jax_enable_x64", True)
     import diffrax
     import equinox as eqx
+    import optimistix as optx
     import jax.numpy as jnp
     import numpy as np
 
@@ -464,6 +470,35 @@ def main(argv=None):
                f"linspace(0,1,{N_DENSE}), RCA")
         specs.append(("dense-evaluate-1000", "forward", pds_dense, dfx_dense, (params, y0), True, cfg))
         specs.append(("dense-evaluate-1000", "gradient", gradient(pds_dense), gradient(dfx_dense), (params, y0), True, cfg))
+
+        # 5. A terminal event (the state-dependent condition t - 0.7 + 1e-3 tanh(y_0)), Dopri5, PID.
+        def cond(t, y, args, **kwargs):
+            return t - 0.7 + 1e-3 * jnp.tanh(jnp.ravel(y)[0])
+
+        def pds_event(params, y0):
+            sol = pds.solve(pds.NeuralODEProblem(eqx.combine(params, static), y0, (T0, T1)), pds.Dopri5(),
+                            controller=pds.PIDController(**pid), event=pds.Event(cond), max_steps=PID_MAX_STEPS)
+            return (sol.ys[-1], sol.event_time), sol.stats["num_steps"]
+
+        def dfx_event(params, y0):
+            sol = diffrax.diffeqsolve(diffrax.ODETerm(eqx.combine(params, static)), diffrax.Dopri5(), T0, T1, None, y0,
+                                      stepsize_controller=diffrax.PIDController(**pid),
+                                      event=diffrax.Event(cond, optx.Bisection(rtol=1e-14, atol=1e-14)),
+                                      max_steps=PID_MAX_STEPS, adjoint=diffrax.RecursiveCheckpointAdjoint())
+            return (sol.ys[-1], sol.ts[-1]), sol.stats["num_steps"]
+
+        def event_gradient(fwd):
+            def loss(p, y0):
+                (y, t), _ = fwd(p, y0)
+                return jnp.sum(y**2) + t
+
+            return jax.grad(loss, argnums=(0, 1))
+
+        cfg = (f"Dopri5, PID(rtol={PID_RTOL:g}, atol={PID_ATOL:g}), dt0=None, terminal event t - 0.7 + 1e-3 tanh(y0) "
+               "located by optx.Bisection on the dense output (both), RCA")
+        specs.append(("event-terminal", "forward", pds_event, dfx_event, (params, y0), True, cfg))
+        specs.append(("event-terminal", "gradient", event_gradient(pds_event), event_gradient(dfx_event), (params, y0),
+                      True, cfg))
 
         method_of = lambda cfg: cfg.split(",")[0]  # noqa: E731
         outputs, compiled = {}, {}

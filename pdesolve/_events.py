@@ -122,12 +122,13 @@ def event_step(events, c, new, plan, coeffs, args, sign, *, save_steps: bool) ->
     t0, dt = c["t"], plan["dt"]
     g1 = _conditions(events, sign * new["t"], new["y"], args, dtype)
     g1 = jax.lax.stop_gradient(g1)
-    thetas, crossed = [], []
-    for k, e in enumerate(events):
-        hit = taken & _crossed(e.direction, c["ev_g"][k], g1[k])
-        crossed.append(hit)
-        thetas.append(_root(e, taken, t0, dt, coeffs, args, sign, hit))
-    crossed, thetas = jnp.stack(crossed), jnp.stack(thetas)
+    crossed = jnp.stack([taken & _crossed(e.direction, c["ev_g"][k], g1[k]) for k, e in enumerate(events)])
+
+    def roots():
+        return jnp.stack([_root(e, taken, t0, dt, coeffs, args, sign, crossed[k]) for k, e in enumerate(events)])
+
+    # root finds only in a step with a crossing (outside vmap `cond` skips them elsewhere)
+    thetas = jax.lax.cond(jnp.any(crossed), roots, lambda: jnp.full((len(events),), 0.5, dtype))
     terminal = jnp.array([e.terminal for e in events])
     first = jnp.where(crossed & terminal, thetas, jnp.inf)
     fired = jnp.isfinite(jnp.min(first))
