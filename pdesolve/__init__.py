@@ -61,6 +61,7 @@ from ._problems import (
     PDEProblem as PDEProblem,
     remake as remake,
 )
+from ._ensemble import EnsembleProblem as EnsembleProblem, ensemble_summary as ensemble_summary
 from ._events import Event as Event
 from ._results import RESULTS as RESULTS
 from ._saveat import SaveAt as SaveAt

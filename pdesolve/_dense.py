@@ -76,7 +76,9 @@ class DenseInterpolation(eqx.Module):
     and `sign` (`-1` for a backward solve, whose time is `t = −s`).
 
     `evaluate(t)` takes a scalar or an array of times and returns states with `t`'s shape
-    in front; times outside the solved interval give NaN (a concrete one raises).
+    in front; times outside the solved interval give NaN (a concrete one raises). A batched
+    interpolation (an ensemble's, or one returned from `vmap`) evaluates every member at `t`
+    (member axis first; outside a member's interval: NaN).
     """
 
     t_start: jax.Array
@@ -100,6 +102,8 @@ class DenseInterpolation(eqx.Module):
 
     def evaluate(self, t):
         t = jnp.asarray(t, jnp.result_type(self.t_start))
+        if self.t_start.ndim > 1:  # a batched solution (ensemble, vmap): every member at `t`
+            return eqx.filter_vmap(lambda d: d.evaluate(t))(self)
         if is_concrete((t, self.t0, self.t_final, self.num_steps)):
             lo, hi = sorted((self.sign * float(self.t0), self.sign * float(self.t_final)))
             tt = np.asarray(t, dtype=float)

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from ._problems import AbstractProblem, NeuralODEProblem
+from ._ensemble import EnsembleProblem, solve_ensemble
 from ._events import check_events
 from ._results import RESULTS, is_successful
 from ._saveat import SaveAt
@@ -95,6 +96,7 @@ def solve(
     key=None,
     adjoint=None,
     event=None,
+    trajectories=None,
     **options,
 ):
     """Solve `problem` with `solver`; returns a `pdesolve.Solution`.
@@ -124,6 +126,9 @@ def solve(
     - `event`: a `pds.Event` or a sequence of them (explicit RK and `IMEXRK` solves): stop
       at (or record) the zero crossings of a condition of the state, located on the dense
       output; see `sol.event_time`, `sol.event_state`, `sol.event_times` and docs/events.md.
+    - `trajectories`: for a `pds.EnsembleProblem`, the number of members (needed with a
+      `prob_func` alone); an ensemble is solved as one vmapped program (split over
+      `mesh=`'s devices when given) and returns a batched `Solution` (docs/ensembles.md).
     - `options`: further solver-specific keyword arguments.
 
     Differentiable with `jax.grad` / `eqx.filter_grad` w.r.t. everything in `problem`;
@@ -131,6 +136,15 @@ def solve(
     it can be returned from `jax.jit`- and `jax.vmap`-ed functions (with per-member
     `result` and `stats` under `vmap`).
     """
+    if isinstance(problem, EnsembleProblem):
+        if not isinstance(solver, AbstractSolver):
+            raise TypeError(f"`solver` must be a pdesolve solver instance, e.g. pds.Dopri5(); got {solver!r}.")
+        return solve_ensemble(problem, solver, trajectories=trajectories, key=key, mesh=options.pop("mesh", None),
+                              throw=throw, solve_fn=solve, saveat=saveat, dt0=dt0, controller=controller,
+                              max_steps=max_steps, progress=progress, adjoint=adjoint, event=event, **options)
+    if trajectories is not None:
+        raise TypeError("`trajectories` is for ensembles: solve(pds.EnsembleProblem(problem, ...), solver, "
+                        "trajectories=N).")
     if not isinstance(problem, AbstractProblem):
         raise TypeError(
             f"`problem` must be a pdesolve problem (NeuralODEProblem, PDEProblem); got "

@@ -21,6 +21,7 @@ FAST = [
     "gradients.md",
     "dense-output.md",
     "events.md",
+    "ensembles.md",
     "explicit-rk.md",
     "reversible.md",
     "imex.md",

@@ -303,3 +303,21 @@ def test_train_two_devices_equal_one(mesh):
     m4, s4 = pds.train(loss, _Field(mlp), optax.adam(1e-2), mesh=mesh, **kw)
     assert _rel(s3["loss_history"], s4["loss_history"]) < TOL
     assert _tree_rel(m3, m4) < TOL
+
+
+def test_ensemble_two_devices_equal_one(mesh):
+    """`solve(EnsembleProblem, ..., mesh=)`: members split over the devices, same answers."""
+    def vf(t, y, w):
+        return jnp.stack([y[1], -w * y[0]])
+
+    base = pds.NeuralODEProblem(vf, jnp.array([1.0, 0.0]), (0.0, 2.0), 1.0)
+    ens = pds.EnsembleProblem(base, y0=jax.random.normal(jax.random.PRNGKey(4), (4, 2)),
+                              args=jnp.linspace(0.5, 2.0, 4))
+    kw = dict(saveat=pds.SaveAt(ts=jnp.linspace(0, 2, 5)), controller=pds.PIDController(rtol=1e-8, atol=1e-8))
+    one = pds.solve(ens, pds.Tsit5(), **kw)
+    two = pds.solve(ens, pds.Tsit5(), mesh=mesh, **kw)
+    assert _rel(one.ys, two.ys) < TOL
+    np.testing.assert_array_equal(np.asarray(one.stats["num_steps"]), np.asarray(two.stats["num_steps"]))
+    assert _is_split(two.ys, mesh)
+    with pytest.raises(ValueError, match="cannot split the ensemble's members = 3"):
+        pds.solve(pds.EnsembleProblem(base, args=jnp.ones(3)), pds.Tsit5(), mesh=mesh, **kw)
