@@ -17,6 +17,7 @@ from ._adjoint import (
 from ._boundary import (
     AbstractBoundaryCondition as AbstractBoundaryCondition,
     Dirichlet as Dirichlet,
+    MixedBC as MixedBC,
     Neumann as Neumann,
     Robin as Robin,
 )

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._field import AbstractField
 
-__all__ = ["AbstractBoundaryCondition", "Dirichlet", "Neumann", "Robin"]
+__all__ = ["AbstractBoundaryCondition", "Dirichlet", "MixedBC", "Neumann", "Robin"]
 
 
 def _check_target(g: Any) -> None:
@@ -201,6 +201,97 @@ class Robin(AbstractBoundaryCondition):
         if not _is_concrete_zero(self.beta):
             terms.append(self.beta * u.value)
         return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
+class MixedBC(AbstractBoundaryCondition):
+    """Different conditions on different parts of the boundary.
+
+    Args:
+        pieces: a sequence of ``(where, condition)`` pairs: ``where(x) -> bool`` for one
+            boundary point ``x`` of shape (d,), ``condition`` a ``Dirichlet``, ``Neumann`` or
+            ``Robin``. At each boundary point the first piece whose ``where`` holds applies;
+            every boundary point must be covered by some piece (checked by the solvers on
+            their boundary nodes, with an error naming an uncovered point).
+
+    Example: Dirichlet on the left and bottom sides of the unit square, no flux elsewhere::
+
+        pds.MixedBC([(lambda x: (x[0] <= 1e-9) | (x[1] <= 1e-9), pds.Dirichlet(0.0)),
+                     (lambda x: True, pds.Neumann(0.0))])
+
+    Supported by ``PINN`` (autodiff residuals per point) and ``DTPINN`` (one RBF-FD boundary
+    matrix per operator any piece uses, over all boundary nodes, with the ghost nodes it
+    already has; each node's rows select its piece). ``NeuralIVP`` refuses it (its boundary
+    treatment is the bump factor for ``Dirichlet(0)``). Cost: every piece's residual is
+    evaluated at every boundary point and the applicable one selected.
+    """
+
+    pieces: tuple
+    g: Any = None
+
+    def __init__(self, pieces):
+        try:
+            pieces = tuple((where, bc) for where, bc in pieces)
+        except (TypeError, ValueError):
+            raise TypeError(
+                "MixedBC(pieces) takes a sequence of (where, condition) pairs, `where(x) -> bool`; "
+                f"got {pieces!r}."
+            ) from None
+        self.pieces = pieces
+        self.g = None
+
+    def __check_init__(self):
+        if not self.pieces:
+            raise ValueError("MixedBC needs at least one (where, condition) pair.")
+        for i, (where, bc) in enumerate(self.pieces):
+            if not callable(where):
+                raise TypeError(f"MixedBC piece {i}: `where` must be callable `where(x) -> bool`; got {where!r}.")
+            if isinstance(bc, MixedBC) or not isinstance(bc, AbstractBoundaryCondition):
+                raise TypeError(
+                    f"MixedBC piece {i}: the condition must be a Dirichlet, Neumann or Robin; got "
+                    f"{type(bc).__name__}."
+                )
+
+    def piece_index(self, x: Any) -> jax.Array:
+        """The index of the piece that applies at ``x`` (the first whose ``where`` holds), or
+        ``-1`` where none does."""
+        index = jnp.asarray(-1)
+        for i in range(len(self.pieces) - 1, -1, -1):
+            index = jnp.where(jnp.asarray(self.pieces[i][0](x), bool), i, index)
+        return index
+
+    def check_covers(self, points: Any) -> None:
+        """Raise a ``ValueError`` naming an uncovered point if some of ``points`` (n, d) match
+        no piece."""
+        idx = np.asarray(jax.vmap(self.piece_index)(jnp.asarray(points)))
+        if np.any(idx < 0):
+            bad = np.asarray(points)[idx < 0]
+            raise ValueError(
+                f"MixedBC covers {int(np.sum(idx >= 0))} of {idx.size} boundary nodes; e.g. "
+                f"x = {bad[0].tolist()} matches no `where`. Add a last piece (lambda x: True, ...) "
+                "for the rest of the boundary."
+            )
+
+    def operator(self, u: AbstractField, normal: Any) -> jax.Array:
+        """Not defined without the point: the operator depends on where ``x`` lies; use
+        :meth:`residual`."""
+        raise TypeError("MixedBC has no single boundary operator; use residual(u, x, normal, t).")
+
+    def target(self, x: Any, t: Any = None) -> jax.Array:
+        """The applicable piece's target at ``x``."""
+        i = self.piece_index(x)
+        out = self.pieces[0][1].target(x, t)
+        for k in range(1, len(self.pieces)):
+            out = jnp.where(i == k, self.pieces[k][1].target(x, t), out)
+        return out
+
+    def residual(self, u: AbstractField, x: Any, normal: Any, t: Any = None) -> jax.Array:
+        """The applicable piece's residual ``B_k u − g_k`` at ``x`` (every piece is evaluated;
+        NaN where no piece applies)."""
+        i = self.piece_index(x)
+        out = jnp.full_like(self.pieces[0][1].residual(u, x, normal, t), jnp.nan)
+        for k, (_, bc) in enumerate(self.pieces):
+            out = jnp.where(i == k, bc.residual(u, x, normal, t), out)
+        return out
 
 
 def _is_concrete_zero(value: Any) -> bool:

@@ -48,6 +48,7 @@ import optimistix as optx
 from pdesolve._checkpoint import check_checkpoint, computation, describe, key_description, problem_computation, run_lock
 from pdesolve._checkpoint import load as load_checkpoint
 from pdesolve._checkpoint import save as save_checkpoint
+from pdesolve._boundary import MixedBC
 from pdesolve._field import Field
 from pdesolve._flat import FlatParams
 from pdesolve._geometry import PointCloud
@@ -921,6 +922,8 @@ def _finish(
 
 def _common_data(problem, cloud, dtype):
     """Collocation rows, boundary points/normals (and slices, IC values for evolution)."""
+    if isinstance(problem.bc, MixedBC) and cloud.n_boundary:
+        problem.bc.check_covers(cloud.boundary)
     rows = jnp.asarray(cloud.points, dtype=dtype)
     data = {
         "rows": rows,
@@ -992,8 +995,11 @@ def _solve_dtpinn(
     bc_ops = frozenset()
     if problem.bc is not None:
         bc = problem.bc
+        t_rec = None if problem.is_steady else float(problem.tspan[0])
+        # recorded through the residual (a MixedBC's operator depends on the point: every
+        # piece's operators are recorded, and each node's rows select its piece)
         bc_ops = record_operators(
-            lambda u, x, n: bc.operator(u, n),
+            lambda u, x, n: bc.residual(u, x, n, t_rec),
             dim=d,
             shape=out_shape,
             dtype=dtype,
