@@ -110,6 +110,10 @@ def main(argv=None):
     parser.add_argument("--wave-steps", type=int, default=10, help="(b) constant RK23 steps, same for NeuralIVP and EDNN (default 10; 0: PID controller)")
     parser.add_argument("--fp-steps", type=int, default=5, help="(c, e) constant RK23 steps (default 5; 0: PID controller)")
     parser.add_argument("--wave-pid", action="store_true", help="(b) also run NeuralIVP with the PID controller (rtol=atol=--rtol)")
+    parser.add_argument("--wave-mu", type=float, default=None,
+                        help="(b) also run NeuralIVP with this mu (e.g. 1e-6, the pre-issue-18 default), same steps")
+    parser.add_argument("--wave-skip-default", action="store_true",
+                        help="(b) skip the default-mu NeuralIVP and the EDNN rows (keep them from --merge'd results)")
     parser.add_argument("--rtol", type=float, default=1e-4, help="PID rtol = atol (default 1e-4, the reference's)")
     parser.add_argument("--fp-T", type=float, default=0.25, help="(c, e) final time (default 0.25)")
     parser.add_argument("--max-steps", type=int, default=200, help="(b, c) max_steps (default 200)")
@@ -338,11 +342,25 @@ def main(argv=None):
         log(f"(b) wave3d(T={T}): NeuralIVP ({3}x{width} swish sinusoidal, n_samples={n_samples}, fit_steps={fit_steps})")
         nivp = pds.NeuralIVP(width=width, depth=3, head_samples=5000 if quick else 10000,
                              restart=pds.RestartPolicy(max_restarts=opts.max_restarts), **common)
-        sol, out = run_solver("NeuralIVP", problem, nivp, dict(ctrl, max_steps=max_steps), jax.random.PRNGKey(0))
-        out["phi_rel_l2_error"] = phi_error(sol) if out["successful"] else None
-        out["config"] = (f"SinusoidalMLP 3x{width} swish, L=5, n_samples={n_samples}, fit_steps={fit_steps}, rank 100, "
-                         f"{ctrl_desc}")
+        config = (f"SinusoidalMLP 3x{width} swish, L=5, n_samples={n_samples}, fit_steps={fit_steps}, rank 100, "
+                  f"{ctrl_desc}")
+        previous = {}
+        if opts.wave_skip_default and "b" in prev_results:
+            previous = {r["name"]: r for r in prev_results["b"]["rows"]}
+        if "NeuralIVP" in previous:
+            out = previous["NeuralIVP"]
+        else:
+            sol, out = run_solver("NeuralIVP", problem, nivp, dict(ctrl, max_steps=max_steps), jax.random.PRNGKey(0))
+            out["phi_rel_l2_error"] = phi_error(sol) if out["successful"] else None
+            out["config"] = config
         rows.append(out)
+        if opts.wave_mu is not None and not quick:
+            name = f"NeuralIVP mu={opts.wave_mu:g}"
+            sol_m, out_m = run_solver(name, problem, dataclasses.replace(nivp, mu=opts.wave_mu),
+                                      dict(ctrl, max_steps=max_steps), jax.random.PRNGKey(0))
+            out_m["phi_rel_l2_error"] = phi_error(sol_m) if out_m["successful"] else None
+            out_m["config"] = config + f", mu={opts.wave_mu:g}"
+            rows.append(out_m)
         if opts.wave_pid and not quick:
             pid, pid_desc = controller_for(T, 0)
             sol_p, out_p = run_solver("NeuralIVP PID", problem, nivp, dict(pid, max_steps=max_steps), jax.random.PRNGKey(0))
@@ -354,8 +372,11 @@ def main(argv=None):
         ednn_model = BumpMLP(jax.random.PRNGKey(3), 3, 2)
         ednn = pds.NeuralIVP(model=ednn_model, linear_solver="dense", head_tuning=False, restart=None,
                              **{**common, "n_samples": n_ednn})
-        sol_e, out_e = run_solver("EDNN", problem, ednn, dict(ctrl, max_steps=max_steps), jax.random.PRNGKey(0))
-        out_e["phi_rel_l2_error"] = phi_error(sol_e) if out_e["successful"] else None
+        if "EDNN" in previous:
+            out_e = previous["EDNN"]
+        else:
+            sol_e, out_e = run_solver("EDNN", problem, ednn, dict(ctrl, max_steps=max_steps), jax.random.PRNGKey(0))
+            out_e["phi_rel_l2_error"] = phi_error(sol_e) if out_e["successful"] else None
         out_e["config"] = (f"eqx.nn.MLP 4x30 tanh x ∏(1-x_i²), dense (Cholesky), n_samples={n_ednn}, fit_steps={fit_steps}, "
                            f"{ctrl_desc}")
         rows.append(out_e)
@@ -473,6 +494,7 @@ def main(argv=None):
                     reference_readme="1e-3 to 4e-3 (advection test, rk23, 10k samples, fp32; t = 0.25, sigma = 0.05)")
 
     results = {}
+    prev_results = {}  # the previous run's parts (with --merge), for --wave-skip-default
     if opts.merge:
         import json
         from _common import RESULTS_DIR
@@ -480,6 +502,7 @@ def main(argv=None):
         prev_path = opts.out or str(RESULTS_DIR / "bench_neural_ivp.json")
         if os.path.exists(prev_path):
             prev = json.load(open(prev_path))
+            prev_results = prev.get("results", {})
             for k, v in prev.get("results", {}).items():
                 if k not in opts.parts:
                     results[k] = v
