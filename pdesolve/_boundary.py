@@ -208,10 +208,12 @@ class MixedBC(AbstractBoundaryCondition):
 
     Args:
         pieces: a sequence of ``(where, condition)`` pairs: ``where(x) -> bool`` for one
-            boundary point ``x`` of shape (d,), ``condition`` a ``Dirichlet``, ``Neumann`` or
-            ``Robin``. At each boundary point the first piece whose ``where`` holds applies;
-            every boundary point must be covered by some piece (checked by the solvers on
-            their boundary nodes, with an error naming an uncovered point).
+            boundary point ``x`` of shape (d,), or a boundary tag (an int or string, or a
+            tuple of them) of a ``PointCloud(..., boundary_tags=...)``; ``condition`` a
+            ``Dirichlet``, ``Neumann`` or ``Robin``. At each boundary point the first piece
+            whose ``where`` holds applies; every boundary point must be covered by some
+            piece (checked by the solvers on their boundary nodes, with an error naming an
+            uncovered point). Tags are resolved against the solver's node set (``on``).
 
     Example: Dirichlet on the left and bottom sides of the unit square, no flux elsewhere::
 
@@ -243,17 +245,51 @@ class MixedBC(AbstractBoundaryCondition):
         if not self.pieces:
             raise ValueError("MixedBC needs at least one (where, condition) pair.")
         for i, (where, bc) in enumerate(self.pieces):
-            if not callable(where):
-                raise TypeError(f"MixedBC piece {i}: `where` must be callable `where(x) -> bool`; got {where!r}.")
+            if not (callable(where) or _is_tags(where)):
+                raise TypeError(
+                    f"MixedBC piece {i}: `where` must be callable `where(x) -> bool` or a boundary tag "
+                    f"(int or str, or a tuple of them); got {where!r}."
+                )
             if isinstance(bc, MixedBC) or not isinstance(bc, AbstractBoundaryCondition):
                 raise TypeError(
                     f"MixedBC piece {i}: the condition must be a Dirichlet, Neumann or Robin; got "
                     f"{type(bc).__name__}."
                 )
 
+    @property
+    def uses_tags(self) -> bool:
+        return any(_is_tags(where) for where, _ in self.pieces)
+
+    def on(self, cloud: Any) -> MixedBC:
+        """This condition with its tag pieces resolved against ``cloud``'s
+        ``boundary_tags``: a tag selects exactly the boundary nodes that carry it."""
+        if not self.uses_tags:
+            return self
+        tags = getattr(cloud, "boundary_tags", None)
+        if tags is None:
+            raise ValueError(
+                "MixedBC selects parts of the boundary by tag, but the node set has no "
+                "boundary_tags: build it as pds.PointCloud(..., boundary_tags=...) and pass it as "
+                "the solver's `nodes=` (or select by `where(x)` functions)."
+            )
+        pieces = []
+        for where, bc in self.pieces:
+            if _is_tags(where):
+                wanted = list(where) if isinstance(where, tuple) else [where]
+                mask = np.isin(tags, wanted)
+                if not mask.any():
+                    raise ValueError(f"MixedBC: no boundary node has tag {where!r} (tags present: "
+                                     f"{sorted(set(np.asarray(tags).tolist()))}).")
+                where = _OnNodes(np.asarray(cloud.boundary)[mask])
+            pieces.append((where, bc))
+        return MixedBC(pieces)
+
     def piece_index(self, x: Any) -> jax.Array:
         """The index of the piece that applies at ``x`` (the first whose ``where`` holds), or
         ``-1`` where none does."""
+        if self.uses_tags:
+            raise TypeError("This MixedBC selects by boundary tags: resolve it first with .on(point_cloud) "
+                            "(the solvers do this with their node set).")
         index = jnp.asarray(-1)
         for i in range(len(self.pieces) - 1, -1, -1):
             index = jnp.where(jnp.asarray(self.pieces[i][0](x), bool), i, index)
@@ -292,6 +328,23 @@ class MixedBC(AbstractBoundaryCondition):
         for k, (_, bc) in enumerate(self.pieces):
             out = jnp.where(i == k, bc.residual(u, x, normal, t), out)
         return out
+
+
+def _is_tags(where: Any) -> bool:
+    if isinstance(where, tuple):
+        return len(where) > 0 and all(_is_tags(w) for w in where)
+    return isinstance(where, (str, int, np.integer)) and not isinstance(where, bool)
+
+
+class _OnNodes(eqx.Module):
+    """``where(x)``: ``x`` is one of the given boundary nodes (exactly, after casting both to
+    ``x``'s dtype: the solvers pass their own node coordinates)."""
+
+    nodes: np.ndarray
+
+    def __call__(self, x):
+        nodes = jnp.asarray(self.nodes, jnp.result_type(x))
+        return jnp.any(jnp.all(nodes == x, axis=-1))
 
 
 def _is_concrete_zero(value: Any) -> bool:

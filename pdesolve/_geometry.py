@@ -686,6 +686,8 @@ class PointCloud(AbstractDomain):
         domain: the :class:`AbstractDomain` the nodes discretise, or ``None`` (user clouds).
         volume: optional measure of the region the nodes fill (used by :meth:`volume` when
             there is no ``domain``).
+        boundary_tags: optional (n_b,) labels of the boundary nodes (ints or strings, e.g.
+            ``"inlet"``), which a :class:`pdesolve.MixedBC` can select parts of the boundary by.
 
     All arrays are stored as float64 NumPy arrays on the host.
 
@@ -699,6 +701,7 @@ class PointCloud(AbstractDomain):
     normals: np.ndarray
     domain: AbstractDomain | None
     given_volume: float | None
+    boundary_tags: np.ndarray | None
 
     def __init__(
         self,
@@ -708,6 +711,7 @@ class PointCloud(AbstractDomain):
         *,
         domain: AbstractDomain | None = None,
         volume: float | None = None,
+        boundary_tags: Any = None,
     ):
         interior = _as_float_matrix("interior")(interior)
         if (boundary is None) != (normals is None):
@@ -733,6 +737,16 @@ class PointCloud(AbstractDomain):
             if not (math.isfinite(volume) and volume > 0.0):
                 raise ValueError(f"`volume` must be a finite number > 0, got {volume}.")
         self.given_volume = volume
+        if boundary_tags is not None:
+            boundary_tags = np.asarray(boundary_tags)
+            if boundary_tags.shape != (self.boundary.shape[0],):
+                raise ValueError(
+                    f"`boundary_tags` must have one label per boundary node, shape "
+                    f"({self.boundary.shape[0]},); got shape {boundary_tags.shape}."
+                )
+            if not (np.issubdtype(boundary_tags.dtype, np.integer) or np.issubdtype(boundary_tags.dtype, np.str_)):
+                raise TypeError(f"`boundary_tags` must be ints or strings; got dtype {boundary_tags.dtype}.")
+        self.boundary_tags = boundary_tags
 
     def __check_init__(self):
         interior, boundary, normals = self.interior, self.boundary, self.normals

@@ -52,7 +52,7 @@ from pdesolve._boundary import MixedBC
 from pdesolve._field import Field
 from pdesolve._flat import FlatParams
 from pdesolve._geometry import PointCloud
-from pdesolve._problems import PDEProblem
+from pdesolve._problems import PDEProblem, remake
 from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
 from pdesolve._results import RESULTS
 from pdesolve._sharding import check_mesh, constrain_rows, replicate, shard_rows
@@ -920,10 +920,19 @@ def _finish(
     )
 
 
+def _with_boundary_on(problem, cloud):
+    """`problem` with a `MixedBC`'s tags resolved against the node set, and its coverage of
+    the boundary nodes checked."""
+    if not isinstance(problem.bc, MixedBC):
+        return problem
+    bc = problem.bc.on(cloud)
+    if cloud.n_boundary:
+        bc.check_covers(cloud.boundary)
+    return problem if bc is problem.bc else remake(problem, bc=bc)
+
+
 def _common_data(problem, cloud, dtype):
     """Collocation rows, boundary points/normals (and slices, IC values for evolution)."""
-    if isinstance(problem.bc, MixedBC) and cloud.n_boundary:
-        problem.bc.check_covers(cloud.boundary)
     rows = jnp.asarray(cloud.points, dtype=dtype)
     data = {
         "rows": rows,
@@ -968,6 +977,7 @@ def _solve_dtpinn(
         raise _x64_error(who)
     dtype = jnp.float64
     cloud = _node_set(problem, solver)
+    problem = _with_boundary_on(problem, cloud)
     _check_boundary(problem, cloud, who)
     d = cloud.dim
     shape = _value_shape(problem, d, dtype)
@@ -1086,6 +1096,7 @@ def _solve_pinn(
             "or use dtype='float32'."
         )
     cloud = _node_set(problem, solver)
+    problem = _with_boundary_on(problem, cloud)
     _check_boundary(problem, cloud, who)
     d = cloud.dim
     shape = _value_shape(problem, d, dtype)

@@ -117,3 +117,23 @@ def test_neural_ivp_refuses_mixed_conditions():
                           bc=pds.MixedBC([(lambda x: x[0] < 0, pds.Dirichlet(0.0)), (lambda x: True, pds.Neumann())]))
     with pytest.raises(ValueError, match="NeuralIVP supports zero Dirichlet.*got MixedBC"):
         pds.solve(prob, pds.NeuralIVP(width=8, depth=1, n_samples=200, rank=10, fit_steps=10), dt0=0.05)
+
+
+def test_boundary_tags_select_the_same_parts():
+    """The same split by `PointCloud(boundary_tags=...)`: the same residuals, so the same
+    training (DTPINN, identical loss histories)."""
+    tags = np.where(np.asarray(jax.vmap(_dirichlet_sides)(jnp.asarray(CLOUD.boundary))), "held", "flux")
+    tagged = pds.PointCloud(CLOUD.interior, CLOUD.boundary, CLOUD.normals, boundary_tags=tags)
+    neumann = BC.pieces[1][1]
+    bc = pds.MixedBC([("held", BC.pieces[0][1]), (("flux",), neumann)])
+    prob = pds.PDEProblem(residual=PROBLEM.residual, domain=tagged, bc=bc, solution=exact)
+    a = pds.solve(PROBLEM, pds.DTPINN(nodes=CLOUD, width=12, depth=2), max_steps=50)
+    b = pds.solve(prob, pds.DTPINN(nodes=tagged, width=12, depth=2), max_steps=50)
+    np.testing.assert_array_equal(a.stats["loss_history"], b.stats["loss_history"])
+    with pytest.raises(ValueError, match="no boundary_tags"):
+        pds.solve(pds.PDEProblem(residual=PROBLEM.residual, domain=CLOUD, bc=bc), pds.DTPINN(nodes=CLOUD), max_steps=1)
+    with pytest.raises(ValueError, match="no boundary node has tag 'inlet'"):
+        pds.solve(pds.PDEProblem(residual=PROBLEM.residual, domain=tagged, bc=pds.MixedBC([("inlet", neumann)])),
+                  pds.DTPINN(nodes=tagged), max_steps=1)
+    with pytest.raises(ValueError, match="one label per boundary node"):
+        pds.PointCloud(CLOUD.interior, CLOUD.boundary, CLOUD.normals, boundary_tags=tags[:-1])
