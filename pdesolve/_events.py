@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
-import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import optimistix as optx
@@ -78,15 +77,21 @@ def _conditions(events, t, y, args, dtype):
     return jnp.stack(values)
 
 
-def event_carry(events, t, y, args, sign, n_record: int, dtype) -> dict:
-    """The loop state of the events at the start of a solve (`t` in the integrator's time)."""
+def event_carry(events, t, y, args, sign, max_steps: int, dtype, coeff_like) -> dict:
+    """The loop state of the events at the start of a solve (`t` in the integrator's time).
+    `coeff_like`: the shapes of one step's dense-output coefficients (kept for the step in
+    which a terminal event fires, whose root is found after the loop)."""
     n = len(events)
+    n_record = max_steps if any(not e.terminal for e in events) else 1
     return dict(
         ev_g=jax.lax.stop_gradient(_conditions(events, sign * t, y, args, dtype)),
         ev_count=jnp.zeros((n,), jnp.int32),
         ev_times=jnp.full((n, n_record), jnp.inf, dtype),
-        ev_time=jnp.asarray(jnp.inf, dtype),
-        ev_index=jnp.asarray(-1, jnp.int32),
+        ev_crossed=jnp.zeros((n,), bool),
+        ev_t0=jnp.zeros((), dtype),
+        ev_dt=jnp.zeros((), dtype),
+        ev_coeffs=jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), coeff_like),
+        ev_saved=jnp.zeros((), bool),
     )
 
 
@@ -96,7 +101,7 @@ def _crossed(direction, g0, g1):
     return up | down if direction is None else (up if direction == 1 else down)
 
 
-def _root(event, taken, t0, dt, coeffs, args, sign, crossed):
+def _root(event, t0, dt, coeffs, args, sign, crossed):
     """θ ∈ [0, 1] where `event` crosses zero along the step's polynomial (0.5 when it does
     not cross: a well-posed dummy root, so its implicit derivative is finite)."""
     eps = jnp.finfo(t0.dtype).eps
@@ -112,60 +117,88 @@ def _root(event, taken, t0, dt, coeffs, args, sign, crossed):
     return jnp.clip(sol.value, 0.0, 1.0)
 
 
-def event_step(events, c, new, plan, coeffs, args, sign, *, save_steps: bool) -> dict:
+def _roots(events, t0, dt, coeffs, args, sign, crossed):
+    return jnp.stack([_root(e, t0, dt, coeffs, args, sign, crossed[k]) for k, e in enumerate(events)])
+
+
+def _record(ev_times, ev_count, record, times):
+    """Append `times[k]` to event k's record where `record[k]`."""
+    n_record = ev_times.shape[1]
+    for k in range(ev_times.shape[0]):
+        i = jnp.minimum(ev_count[k], n_record - 1)
+        ev_times = ev_times.at[k, i].set(jnp.where(record[k], times[k], ev_times[k, i]))
+    return ev_times, jnp.minimum(ev_count + record.astype(jnp.int32), n_record)
+
+
+def event_step(events, c, new, plan, coeffs, args, sign) -> dict:
     """Update the loop state `new` (after `conclude_step` of the step from `c` described by
-    `plan` with polynomial `coeffs`) for crossings inside the step: record them, and end the
-    solve at the earliest terminal one (time, state, `event_occurred`; a save the step made
-    after the event time is undone)."""
+    `plan` with polynomial `coeffs`) for crossings inside the step. Non-terminal crossings
+    are located (a root find, only in a step that has one) and recorded; a terminal crossing
+    ends the loop (`event_occurred`) with the step kept whole: `event_finish` locates the
+    event after the loop, once, as diffrax does."""
     taken = new["n_acc"] > c["n_acc"]
     dtype = c["t"].dtype
     t0, dt = c["t"], plan["dt"]
-    g1 = _conditions(events, sign * new["t"], new["y"], args, dtype)
-    g1 = jax.lax.stop_gradient(g1)
+    g1 = jax.lax.stop_gradient(_conditions(events, sign * new["t"], new["y"], args, dtype))
     crossed = jnp.stack([taken & _crossed(e.direction, c["ev_g"][k], g1[k]) for k, e in enumerate(events)])
-
-    def roots():
-        return jnp.stack([_root(e, taken, t0, dt, coeffs, args, sign, crossed[k]) for k, e in enumerate(events)])
-
-    # root finds only in a step with a crossing (outside vmap `cond` skips them elsewhere)
-    thetas = jax.lax.cond(jnp.any(crossed), roots, lambda: jnp.full((len(events),), 0.5, dtype))
     terminal = jnp.array([e.terminal for e in events])
-    first = jnp.where(crossed & terminal, thetas, jnp.inf)
-    fired = jnp.isfinite(jnp.min(first))
-    theta_star = jnp.where(fired, jnp.min(first), 1.0)
-    index = jnp.argmin(first).astype(jnp.int32)
-    # recorded crossings: every crossing up to the terminal one
-    record = crossed & (thetas <= theta_star)
-    t_cross = sign * (t0 + thetas * dt)
-    n_record = c["ev_times"].shape[1]
-    slot = jnp.arange(n_record)[None, :] == c["ev_count"][:, None]
-    ev_times = jnp.where(record[:, None] & slot, t_cross[:, None], c["ev_times"])
-    ev_count = jnp.minimum(c["ev_count"] + record.astype(jnp.int32), n_record)
-    out = dict(new, ev_g=jnp.where(taken, g1, c["ev_g"]), ev_times=ev_times, ev_count=ev_count)
+    fired = jnp.any(crossed & terminal)
+    ev_times, ev_count = c["ev_times"], c["ev_count"]
+    if not all(e.terminal for e in events):  # (static) recording events: locate their crossings now
+        need = jnp.any(crossed & ~terminal)
+        thetas = jax.lax.cond(need, lambda: _roots(events, t0, dt, coeffs, args, sign, crossed),
+                              lambda: jnp.full((len(events),), 0.5, dtype))
+        # non-terminal crossings before a terminal one in the same step (whose root is found
+        # here too in that case: `need` holds)
+        theta_star = jnp.min(jnp.where(crossed & terminal, thetas, jnp.inf))
+        record = crossed & ~terminal & (thetas <= theta_star)
+        ev_times, ev_count = _record(ev_times, ev_count, record, sign * (t0 + thetas * dt))
+    keep = lambda a, b: jax.tree.map(lambda x, y: jnp.where(fired, x, y), a, b)  # noqa: E731
+    return dict(
+        new,
+        ev_g=jnp.where(taken, g1, c["ev_g"]),
+        ev_times=ev_times,
+        ev_count=ev_count,
+        result=RESULTS.where(fired, RESULTS.event_occurred, new["result"]),
+        ev_crossed=jnp.where(fired, crossed & terminal, c["ev_crossed"]),
+        ev_t0=jnp.where(fired, t0, c["ev_t0"]),
+        ev_dt=jnp.where(fired, dt, c["ev_dt"]),
+        ev_coeffs=keep(coeffs, c["ev_coeffs"]),
+        ev_saved=jnp.where(fired, new["save_idx"] > c["save_idx"], c["ev_saved"]),
+    )
 
-    # a terminal crossing: the solve ends at the event, with the state there
-    t_event = t0 + theta_star * dt
-    y_event = jax.tree.map(lambda cf: horner(cf, theta_star), coeffs)
-    out["t"] = jnp.where(fired, t_event, new["t"])
-    out["y"] = jax.tree.map(lambda a, b: jnp.where(fired, a, b), y_event, new["y"])
-    out["result"] = RESULTS.where(fired, RESULTS.event_occurred, new["result"])
-    out["ev_time"] = jnp.where(fired, sign * t_event, c["ev_time"])
-    out["ev_index"] = jnp.where(fired, index, c["ev_index"])
+
+def event_finish(events, final, args, sign, *, n_ts: int, save_steps: bool) -> tuple[dict, "EventOutput"]:
+    """After the loop: locate the terminal event in the step that fired it (the earliest
+    crossing among the terminal events), end the solve there (time, state), undo a save the
+    step made after the event, and return the loop state and the `EventOutput`."""
+    fired = final["result"] == RESULTS.event_occurred
+    crossed = final["ev_crossed"] & fired
+    thetas = _roots(events, final["ev_t0"], final["ev_dt"], final["ev_coeffs"], args, sign, crossed)
+    first = jnp.where(crossed, thetas, jnp.inf)
+    index = jnp.where(fired, jnp.argmin(first), -1).astype(jnp.int32)
+    theta_star = jnp.where(fired, jnp.min(first), 1.0)
+    t_event = final["ev_t0"] + theta_star * final["ev_dt"]
+    y_event = jax.tree.map(lambda cf: horner(cf, theta_star), final["ev_coeffs"])
+    out = dict(final)
+    out["t"] = jnp.where(fired, t_event, final["t"])
+    out["y"] = jax.tree.map(lambda a, b: jnp.where(fired, a, b), y_event, final["y"])
+    hit = (jnp.arange(len(events)) == index) & fired
+    out["ev_times"], out["ev_count"] = _record(final["ev_times"], final["ev_count"], hit,
+                                               jnp.full((len(events),), sign * t_event))
     # a saved time the step landed on after the event was not reached
-    undo = fired & (new["save_idx"] > c["save_idx"]) & (t_event < new["t"])
-    out["save_idx"] = jnp.where(undo, c["save_idx"], new["save_idx"])
-    # (buffers of the checkpointed loop are not pytree leaves: map over the state, matching
-    # the buffers as prefixes)
-    if plan["n_ts"]:
-        out["ys_ts"] = jax.tree.map(
-            lambda v, buf: eqxi.buffer_at_set(buf, c["save_idx"], jnp.full_like(v, jnp.inf), pred=undo),
-            new["y"], new["ys_ts"])
+    undo = fired & final["ev_saved"] & (t_event < final["t"])
+    out["save_idx"] = jnp.where(undo, final["save_idx"] - 1, final["save_idx"])
+    if n_ts:
+        i = jnp.maximum(out["save_idx"], 0)
+        out["ys_ts"] = jax.tree.map(lambda b: b.at[i].set(jnp.where(undo, jnp.inf, b[i])), final["ys_ts"])
     if save_steps:  # the last accepted step ends at the event
-        i = c["n_acc"]
-        out["ts_steps"] = eqxi.buffer_at_set(new["ts_steps"], i, sign * t_event, pred=fired)
-        out["ys_steps"] = jax.tree.map(lambda v, buf: eqxi.buffer_at_set(buf, i, v, pred=fired),
-                                       out["y"], new["ys_steps"])
-    return out
+        i = jnp.maximum(final["n_acc"] - 1, 0)
+        out["ts_steps"] = final["ts_steps"].at[i].set(jnp.where(fired, sign * t_event, final["ts_steps"][i]))
+        out["ys_steps"] = jax.tree.map(lambda b, v: b.at[i].set(jnp.where(fired, v, b[i])), final["ys_steps"], out["y"])
+    state = jax.tree.map(lambda y: jnp.where(fired, y, jnp.nan), out["y"])
+    output = EventOutput(jnp.where(fired, sign * t_event, jnp.inf), state, index, out["ev_times"], out["ev_count"])
+    return out, output
 
 
 class EventOutput(eqx.Module):
@@ -181,9 +214,3 @@ class EventOutput(eqx.Module):
     index: jax.Array
     times: jax.Array
     counts: jax.Array
-
-
-def event_output(final) -> EventOutput:
-    fired = final["ev_index"] >= 0
-    state = jax.tree.map(lambda y: jnp.where(fired, y, jnp.nan), final["y"])
-    return EventOutput(final["ev_time"], state, final["ev_index"], final["ev_times"], final["ev_count"])

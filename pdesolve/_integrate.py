@@ -27,7 +27,7 @@ import numpy as np
 from ._adjoint import AbstractAdjoint, ForwardMode, RecursiveCheckpointAdjoint
 from ._controllers import AbstractStepController
 from ._dense import DenseInterpolation, hermite_coefficients
-from ._events import event_carry, event_output, event_step
+from ._events import event_carry, event_finish, event_step
 from ._progress import ProgressMeter
 from ._results import RESULTS, is_successful
 from ._saveat import SaveAt
@@ -491,9 +491,10 @@ def integrate(
     token = meter.open()
 
     need_dense = saveat.dense or bool(events)  # events are located on the step's polynomial
-    dense_like = None
-    if saveat.dense:
-        dense_like = jax.eval_shape(lambda: stepper.dense_step(fwd, s0, jnp.asarray(1.0, dtype), y0, step_state)[4])
+    coeff_like = None
+    if need_dense:
+        coeff_like = jax.eval_shape(lambda: stepper.dense_step(fwd, s0, jnp.asarray(1.0, dtype), y0, step_state)[4])
+    dense_like = coeff_like if saveat.dense else None
     carry = initial_carry(
         s0, y0, dt_init, ctrl_state, step_state,
         RESULTS.where(times_ok, RESULTS.where(y0_ok, RESULTS.successful, RESULTS.nonfinite), RESULTS.invalid_times),
@@ -501,7 +502,7 @@ def integrate(
         dtype=dtype, token=token, n_dense=max_steps if saveat.dense else 0, dense_like=dense_like,
     )
     if events:
-        carry.update(event_carry(events, s0, y0, args, sign, max_steps, dtype))
+        carry.update(event_carry(events, s0, y0, args, sign, max_steps, dtype, coeff_like))
     total_span = s1 - s0
     eps = jnp.finfo(dtype).eps
 
@@ -520,7 +521,7 @@ def integrate(
                             error_order=stepper.error_order, eps=eps, sign=sign, save_steps=saveat.steps,
                             record_steps=record_steps, dense=coeffs if saveat.dense else None)
         if events:
-            new = event_step(events, c, new, plan, coeffs, args, sign, save_steps=saveat.steps)
+            new = event_step(events, c, new, plan, coeffs, args, sign)
         return dict(new, token=meter.update(c["token"], (new["t"] - s0) / total_span))
 
     def buffers(c):
@@ -542,6 +543,9 @@ def integrate(
                      ys_ts=eqxi.nondifferentiable_backward(final["ys_ts"], msg=_FORWARD_ONLY),
                      ys_steps=eqxi.nondifferentiable_backward(final["ys_steps"], msg=_FORWARD_ONLY),
                      dense_c=eqxi.nondifferentiable_backward(final["dense_c"], msg=_FORWARD_ONLY))
+    event_out = None
+    if events:  # the terminal event located once, on the step that fired it
+        final, event_out = event_finish(events, final, args, sign, n_ts=n_ts, save_steps=saveat.steps)
     n_steps = final["n_acc"] + final["n_rej"]
     result = final_result(final, s1, n_ts)
     ts, ys = saved_output(saveat, t0, y0, final, n_ts, dtype, sign)
@@ -565,7 +569,7 @@ def integrate(
             outputs["interpolation"] = DenseInterpolation(final["dense_t"], final["dense_dt"], final["dense_c"],
                                                           final["n_acc"], s0, final["t"], sign)
         if events:
-            outputs["events"] = event_output(final)
+            outputs["events"] = event_out
             stats = dict(stats, num_events=final["ev_count"])
         extra = (outputs,)
     if record_steps:
