@@ -92,6 +92,7 @@ def event_carry(events, t, y, args, sign, max_steps: int, dtype, coeff_like) -> 
         ev_dt=jnp.zeros((), dtype),
         ev_coeffs=jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), coeff_like),
         ev_saved=jnp.zeros((), bool),
+        ev_rising=jnp.zeros((n,), bool),
     )
 
 
@@ -101,24 +102,26 @@ def _crossed(direction, g0, g1):
     return up | down if direction is None else (up if direction == 1 else down)
 
 
-def _root(event, t0, dt, coeffs, args, sign, crossed):
+def _root(event, t0, dt, coeffs, args, sign, crossed, rising):
     """θ ∈ [0, 1] where `event` crosses zero along the step's polynomial (0.5 when it does
-    not cross: a well-posed dummy root, so its implicit derivative is finite)."""
+    not cross: a well-posed dummy root, so its implicit derivative is finite). The function
+    is oriented to increase (`rising`: the condition goes up across the step), so Bisection
+    needs no run-time orientation check (its `flip="detect"` costs a host callback)."""
     eps = jnp.finfo(t0.dtype).eps
 
     def fn(theta, _):
         y = jax.tree.map(lambda c: horner(c, theta), coeffs)
         g = jnp.asarray(event.cond_fn(sign * (t0 + theta * dt), y, args)).astype(t0.dtype)
-        return jnp.where(crossed, g, theta - 0.5)
+        return jnp.where(crossed, jnp.where(rising, g, -g), theta - 0.5)
 
-    sol = optx.root_find(fn, optx.Bisection(rtol=4 * eps, atol=4 * eps), jnp.asarray(0.5, t0.dtype),
+    sol = optx.root_find(fn, optx.Bisection(rtol=4 * eps, atol=4 * eps, flip=False), jnp.asarray(0.5, t0.dtype),
                          options=dict(lower=jnp.zeros((), t0.dtype), upper=jnp.ones((), t0.dtype)),
                          max_steps=256, throw=False)
     return jnp.clip(sol.value, 0.0, 1.0)
 
 
-def _roots(events, t0, dt, coeffs, args, sign, crossed):
-    return jnp.stack([_root(e, t0, dt, coeffs, args, sign, crossed[k]) for k, e in enumerate(events)])
+def _roots(events, t0, dt, coeffs, args, sign, crossed, rising):
+    return jnp.stack([_root(e, t0, dt, coeffs, args, sign, crossed[k], rising[k]) for k, e in enumerate(events)])
 
 
 def _record(ev_times, ev_count, record, times):
@@ -146,7 +149,7 @@ def event_step(events, c, new, plan, coeffs, args, sign) -> dict:
     ev_times, ev_count = c["ev_times"], c["ev_count"]
     if not all(e.terminal for e in events):  # (static) recording events: locate their crossings now
         need = jnp.any(crossed & ~terminal)
-        thetas = jax.lax.cond(need, lambda: _roots(events, t0, dt, coeffs, args, sign, crossed),
+        thetas = jax.lax.cond(need, lambda: _roots(events, t0, dt, coeffs, args, sign, crossed, g1 > c["ev_g"]),
                               lambda: jnp.full((len(events),), 0.5, dtype))
         # non-terminal crossings before a terminal one in the same step (whose root is found
         # here too in that case: `need` holds)
@@ -165,6 +168,7 @@ def event_step(events, c, new, plan, coeffs, args, sign) -> dict:
         ev_dt=jnp.where(fired, dt, c["ev_dt"]),
         ev_coeffs=keep(coeffs, c["ev_coeffs"]),
         ev_saved=jnp.where(fired, new["save_idx"] > c["save_idx"], c["ev_saved"]),
+        ev_rising=jnp.where(fired, g1 > c["ev_g"], c["ev_rising"]),
     )
 
 
@@ -174,7 +178,8 @@ def event_finish(events, final, args, sign, *, n_ts: int, save_steps: bool) -> t
     step made after the event, and return the loop state and the `EventOutput`."""
     fired = final["result"] == RESULTS.event_occurred
     crossed = final["ev_crossed"] & fired
-    thetas = _roots(events, final["ev_t0"], final["ev_dt"], final["ev_coeffs"], args, sign, crossed)
+    thetas = _roots(events, final["ev_t0"], final["ev_dt"], final["ev_coeffs"], args, sign, crossed,
+                    final["ev_rising"])
     first = jnp.where(crossed, thetas, jnp.inf)
     index = jnp.where(fired, jnp.argmin(first), -1).astype(jnp.int32)
     theta_star = jnp.where(fired, jnp.min(first), 1.0)
