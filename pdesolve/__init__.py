@@ -85,6 +85,7 @@ from .solvers import (  # noqa: E402
     ExplicitRK as ExplicitRK,
     Heun as Heun,
     IMEXRK as IMEXRK,
+    MethodOfLines as MethodOfLines,
     NeuralIVP as NeuralIVP,
     PINN as PINN,
     RestartPolicy as RestartPolicy,

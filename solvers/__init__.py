@@ -13,6 +13,7 @@ from .explicit_rk import (
     Tsit5 as Tsit5,
 )
 from .imex import IMEXRK as IMEXRK
+from .method_of_lines import MethodOfLines as MethodOfLines
 from .neural_ivp import NeuralIVP as NeuralIVP, RestartPolicy as RestartPolicy
 from .pinn import DTPINN as DTPINN, PINN as PINN
 from .reversible import (

@@ -29,6 +29,7 @@ FAST = [
     "reversible.md",
     "imex.md",
     "neural-ivp.md",
+    "method-of-lines.md",
     "problems/index.md",
     "problems/lotka_volterra.md",
     "problems/euler_rigid_body.md",

@@ -1,0 +1,247 @@
+"""MethodOfLines: a classical reference for the initial-value PDEs NeuralIVP solves.
+
+The same `PDEProblem` (`rhs` form, `u_t = rhs(u, x, t, args)`) is discretised in space by the
+suite's RBF-FD operators (`pdesolve._rbf_fd`: polyharmonic splines plus polynomials, design
+order `order`, on quasi-uniform nodes of the domain) and integrated in time by any of the
+suite's ODE solvers. The operators the equation uses are learned by running it once on a
+recording field (as DTPINN does); the boundary condition is imposed through the boundary
+rows: at every right-hand-side evaluation the boundary values solve `B u = g` given the
+interior values (exact for the linear conditions: Dirichlet, Neumann, Robin, `MixedBC`;
+one precomputed LU of the N_b x N_b boundary block).
+
+Cost per right-hand-side evaluation: one sparse product per operator (O(N n_stencil)), one
+pointwise evaluation of `rhs` at the interior nodes and a triangular solve of size N_b.
+The semi-discrete system of an advection-dominated equation on scattered nodes can have
+eigenvalues with positive real part (RBF-FD's known instability without hyperviscosity,
+Fornberg & Lehto 2011): this solver does not add hyperviscosity — diffusive problems
+(heat) are its intended use; check advection results against a refinement.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from pdesolve._boundary import MixedBC
+from pdesolve._problems import NeuralODEProblem, PDEProblem
+from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
+from pdesolve._solution import Solution
+from pdesolve._solve import AbstractSolver, register
+
+from .explicit_rk import Tsit5
+from .pinn import _check_boundary, _node_set, _with_boundary_on
+
+__all__ = ["MethodOfLines"]
+
+
+class MethodOfLines(AbstractSolver):
+    """RBF-FD in space, any ODE solver in time, for `PDEProblem(rhs=..., u0=..., tspan=...)`.
+
+    **Arguments:**
+
+    - `n_nodes`: quasi-uniform nodes of the domain (`Box.node_set` / `Ball.node_set`);
+      ignored when `nodes` is given or the domain is a `PointCloud`.
+    - `order`: design order p of the RBF-FD operators (error O(h^p) on quasi-uniform nodes
+      with spacing h; default 4).
+    - `nodes`: a `pds.PointCloud` (interior nodes, boundary nodes with outward normals).
+    - `time_solver`: the ODE solver for the semi-discrete system (default `pds.Tsit5()`;
+      any explicit RK or reversible solver). Step control, saving, dense output, events and
+      adjoints are passed through `solve(...)` as for an ODE.
+
+    Returns a field solution: `sol(x, t)` interpolates the nodal values (RBF-FD `"value"`
+    weights of the same order) at a saved time, or at any `t` with `SaveAt(dense=True)`;
+    `sol.ys` are the interior nodal values, `sol.stats` the ODE solve's plus `n_nodes`,
+    `operators`, `setup_time`.
+    """
+
+    n_nodes: int = 1000
+    order: int = 4
+    nodes: Any = None
+    time_solver: AbstractSolver = Tsit5()
+
+    def __check_init__(self):
+        for name in ("n_nodes", "order"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"MethodOfLines(`{name}`=...) must be a positive int; got {v!r}.")
+        if not isinstance(self.time_solver, AbstractSolver):
+            raise TypeError(f"`time_solver` must be a pdesolve ODE solver, e.g. pds.Tsit5(); got {self.time_solver!r}.")
+
+
+class _Semidiscrete(eqx.Module):
+    """`dU_i/dt = rhs(u, x, t)` at the interior nodes, with the boundary values from `B u = g`."""
+
+    L: dict
+    B: dict
+    interior: jax.Array
+    boundary: jax.Array
+    normals: jax.Array
+    lu: Any
+    rhs: Any = eqx.field(static=True)
+    bc: Any
+    args: Any
+    shape: tuple = eqx.field(static=True)
+    pde_ops: tuple = eqx.field(static=True)
+    bc_ops: tuple = eqx.field(static=True)
+    sign: float = eqx.field(static=True, default=1.0)
+
+    def boundary_residual(self, t, Ui, Ub):
+        U = jnp.concatenate([Ui, Ub])
+        n_i = Ui.shape[0]
+        arrays = {op: (Ub if op == VALUE else self.B[op] @ U) for op in self.bc_ops}
+        del n_i
+        return evaluate_pointwise(lambda u, x, n: self.bc.residual(u, x, n, t), arrays, self.boundary,
+                                  self.normals, shape=self.shape)
+
+    def boundary_values(self, t, Ui):
+        """The boundary values solving the (affine) boundary rows `r(U_i, U_b) = 0`."""
+        if self.bc is None or self.boundary.shape[0] == 0:
+            return jnp.zeros((self.boundary.shape[0],) + self.shape, Ui.dtype)
+        zero = jnp.zeros((self.boundary.shape[0],) + self.shape, Ui.dtype)
+        r0 = self.boundary_residual(t, Ui, zero).reshape(-1)
+        ub = -jax.scipy.linalg.lu_solve(self.lu, r0)
+        return ub.reshape(zero.shape)
+
+    def nodal(self, t, Ui):
+        return jnp.concatenate([Ui, self.boundary_values(t, Ui)])
+
+    def __call__(self, t, Ui, args):
+        del args
+        U = self.nodal(t, Ui)
+        n_i = Ui.shape[0]
+        arrays = {op: (Ui if op == VALUE else (self.L[op] @ U)[:n_i]) for op in self.pde_ops}
+        return evaluate_pointwise(lambda u, x, n: self.rhs(u, x, t, self.args), arrays, self.interior,
+                                  shape=self.shape)
+
+
+def _check_problem(problem):
+    if problem.is_steady or problem.rhs is None:
+        raise ValueError(
+            "MethodOfLines solves initial-value problems: PDEProblem(rhs=..., u0=..., tspan=...). "
+            "For a steady problem (`residual=`) use pds.DTPINN or pds.PINN."
+        )
+    if problem.backward:
+        raise ValueError("MethodOfLines integrates forward in time; give tspan with t1 > t0.")
+
+
+@register(PDEProblem, MethodOfLines)
+def _solve_mol(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress, key, adjoint=None,
+               event=None):
+    del key
+    _check_problem(problem)
+    t_start = time.perf_counter()
+    dtype = jnp.result_type(float)
+    if dtype != jnp.float64:
+        raise ValueError(
+            "MethodOfLines needs float64 (RBF-FD weights lose their accuracy in float32): enable "
+            "`jax.config.update('jax_enable_x64', True)` at startup."
+        )
+    cloud = _node_set(problem, solver)
+    _check_boundary(problem, cloud, "MethodOfLines")
+    if problem.bc is None and cloud.n_boundary:
+        raise ValueError(
+            "MethodOfLines needs a boundary condition (`bc=`: Dirichlet, Neumann, Robin or MixedBC) to "
+            "close the system at the boundary nodes."
+        )
+    problem = _with_boundary_on(problem, cloud)
+    d = cloud.dim
+    t0 = float(problem.tspan[0])
+    shape = tuple(jax.eval_shape(problem.u0, jax.ShapeDtypeStruct((d,), dtype)).shape)
+    pde_ops = record_operators(lambda u, x, n: problem.rhs(u, x, t0, problem.args), dim=d, shape=shape, dtype=dtype)
+    bc_ops = frozenset()
+    if problem.bc is not None:
+        bc = problem.bc
+        bc_ops = record_operators(lambda u, x, n: bc.residual(u, x, n, t0), dim=d, shape=shape, dtype=dtype,
+                                  with_normal=True)
+
+    from pdesolve._rbf_fd import assemble
+    from pdesolve._sparse import EllMatrix
+
+    try:
+        mats = assemble(cloud, sorted(op for op in pde_ops if op != VALUE), order=solver.order,
+                        boundary_operators=sorted(op for op in bc_ops if op != VALUE), ghost=False)
+    except ValueError as e:
+        raise ValueError(
+            f"MethodOfLines could not build its RBF-FD matrices (order={solver.order}) on "
+            f"{cloud.n_interior + cloud.n_boundary} nodes: {e}"
+        ) from e
+    L = {op: EllMatrix.from_scipy(m, dtype=dtype) for op, m in mats["pde"].items()}
+    B = {op: EllMatrix.from_scipy(m, dtype=dtype) for op, m in mats["boundary"].items()}
+    interior = jnp.asarray(cloud.interior, dtype)
+    boundary = jnp.asarray(cloud.boundary, dtype)
+    normals = jnp.asarray(cloud.normals, dtype)
+    system = _Semidiscrete(L, B, interior, boundary, normals, None, problem.rhs, problem.bc, problem.args, shape,
+                           tuple(sorted(pde_ops)), tuple(sorted(bc_ops)))
+    lu = None
+    if problem.bc is not None and cloud.n_boundary:
+        # the boundary rows are affine in the boundary values: their Jacobian, factorised once
+        zi = jnp.zeros((cloud.n_interior,) + shape, dtype)
+        zb = jnp.zeros((cloud.n_boundary,) + shape, dtype)
+        A = jax.jacfwd(lambda ub: system.boundary_residual(jnp.asarray(t0, dtype), zi, ub).reshape(-1))(zb)
+        A = A.reshape(A.shape[0], -1)
+        cond = float(np.linalg.cond(np.asarray(A)))
+        if not np.isfinite(cond) or cond > 1e12:
+            raise ValueError(
+                f"MethodOfLines: the boundary rows are singular or nearly so (condition {cond:.3g}); "
+                "check the boundary condition (a pure Neumann condition leaves the boundary values "
+                "undetermined by the rows alone) or use more nodes / a lower `order`."
+            )
+        lu = jax.scipy.linalg.lu_factor(A)
+    system = eqx.tree_at(lambda s: s.lu, system, lu, is_leaf=lambda x: x is None)
+    y0 = jax.vmap(problem.u0)(interior).astype(dtype)
+    ode = NeuralODEProblem(system, y0, problem.tspan)
+    setup_time = time.perf_counter() - t_start
+
+    from pdesolve._solve import solve
+
+    kw = {} if event is None else dict(event=event)
+    sol = solve(ode, solver.time_solver, saveat=saveat, dt0=dt0, controller=controller, max_steps=max_steps,
+                throw=throw, progress=progress, adjoint=adjoint, **kw)
+    stats = dict(sol.stats, n_nodes=cloud.n_interior + cloud.n_boundary, n_interior=cloud.n_interior,
+                 n_boundary=cloud.n_boundary, operators={"pde": sorted(pde_ops), "boundary": sorted(bc_ops)},
+                 setup_time=setup_time, wall_time=time.perf_counter() - t_start)
+    return Solution(ts=sol.ts, ys=sol.ys, stats=stats, result=sol.result, problem=problem, solver=solver,
+                    evaluator=_FieldEvaluator(system, np.asarray(cloud.points), solver.order, sol.interpolation),
+                    kind="field", interpolation=sol.interpolation, events=sol.events)
+
+
+class _FieldEvaluator(eqx.Module):
+    """`sol(x, t)`: the nodal values at `t` (a saved time, or any time with dense output),
+    completed by the boundary rows, interpolated to `x` by RBF-FD `"value"` weights."""
+
+    system: _Semidiscrete
+    nodes: np.ndarray
+    order: int = eqx.field(static=True)
+    interpolation: Any = None
+
+    def __call__(self, sol, x, t=None):
+        from pdesolve._rbf_fd import rbf_fd_matrix
+
+        ts = np.asarray(sol.ts)
+        if t is None:
+            t = float(ts[np.isfinite(ts)][-1])
+        if self.interpolation is not None:
+            Ui = self.interpolation.evaluate(t)
+        else:
+            hit = np.nonzero(np.isclose(ts, float(t), rtol=1e-12, atol=1e-12))[0]
+            if hit.size == 0:
+                raise ValueError(
+                    f"t={float(t)} is not a saved time of this MethodOfLines solution (saved: {ts.tolist()}); "
+                    "add it to SaveAt(ts=...) or solve with SaveAt(dense=True)."
+                )
+            Ui = sol.ys[int(hit[-1])]
+        U = self.system.nodal(jnp.asarray(t, Ui.dtype), Ui)
+        x = np.asarray(x, dtype=float)
+        single = x.ndim == 1
+        X = x[None] if single else x
+        if X.ndim != 2 or X.shape[1] != self.nodes.shape[1]:
+            raise ValueError(f"`x` must have shape ({self.nodes.shape[1]},) or (m, {self.nodes.shape[1]}); got {x.shape}.")
+        W = rbf_fd_matrix(X, self.nodes, "value", order=self.order)
+        out = jnp.asarray(W.toarray()) @ U.reshape(U.shape[0], -1)
+        out = out.reshape((X.shape[0],) + U.shape[1:])
+        return out[0] if single else out
