@@ -103,3 +103,19 @@ def test_bad_problems_raise():
         pds.MethodOfLines(n_nodes=0)
     with pytest.raises(TypeError, match="time_solver"):
         pds.MethodOfLines(time_solver="tsit5")
+
+
+def test_imex_time_stepping_removes_the_diffusive_step_limit():
+    """Stiff diffusion (ν = 1, 81 nodes): IMEXRK with the system's Jacobian implicit reaches
+    the same accuracy in far fewer steps than the explicit default."""
+    nu = 1.0
+    exact = lambda x, t: jnp.exp(-nu * jnp.pi**2 * t) * jnp.sin(jnp.pi * x[0])  # noqa: E731
+    prob = pds.PDEProblem(rhs=_heat_rhs, u0=lambda x: exact(x, 0.0), tspan=(0.0, 0.1), domain=pds.Box([-1.0], [1.0]),
+                          bc=pds.Dirichlet(0.0), args=nu)
+    X = np.linspace(-1, 1, 201)[:, None]
+    ctrl = dict(controller=pds.PIDController(rtol=1e-6, atol=1e-6), max_steps=100_000)
+    explicit = pds.solve(prob, pds.MethodOfLines(n_nodes=81), **ctrl)
+    implicit = pds.solve(prob, pds.MethodOfLines(n_nodes=81, time_solver=pds.IMEXRK()), **ctrl)
+    assert _rel(explicit, exact, X, 0.1) < 1e-4 and _rel(implicit, exact, X, 0.1) < 1e-4
+    assert int(implicit.stats["num_steps"]) * 3 < int(explicit.stats["num_steps"]), (
+        implicit.stats["num_steps"], explicit.stats["num_steps"])
