@@ -96,7 +96,7 @@ def width_for(p_target, dim, n_out, depth, n_frequencies=5):
 def main(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--dense-20k", action="store_true", help="also run the dense solve at p ≈ 20k (~10 min, ~10 GB)")
-    parser.add_argument("--parts", default="abcde", help="which parts to run, in this order (subset of 'abcde'; default all)")
+    parser.add_argument("--parts", default="abcdef", help="which parts to run, in this order (subset of 'abcdef'; default all)")
     parser.add_argument("--wave-samples", type=int, default=1000, help="(b) n_samples per step (default 1000)")
     parser.add_argument("--fp-samples", type=int, default=1000, help="(c, e) n_samples per step (default 1000)")
     parser.add_argument("--fit-steps", type=int, default=1000, help="(b, c) Adam steps of the initial fit and restarts (default 1000; the solver's 2000)")
@@ -451,9 +451,9 @@ def main(argv=None):
         return residual_part("e", vlasov(T=T), 6, T, "vlasov")
 
     # ============================================================== (d) held-out advection + compile time
-    def part_d():
+    def advection_2d():
         """The issue-18 held-out problem: a bump of width 0.15 times ∏(1 − x_i²) advected by c = (0.3, −0.2)
-        over [0, 0.5] on [−1, 1]², against its exact solution u0(x − c t); and first-solve compile time."""
+        over [0, 0.5] on [−1, 1]², exact solution u0(x − c t); test points and the exact values at T."""
         c = jnp.array([0.3, -0.2])
 
         def u0(x):
@@ -463,7 +463,16 @@ def main(argv=None):
                                  domain=pds.Box([-1.0, -1.0], [1.0, 1.0]), tspan=(0.0, 0.5), bc=pds.Dirichlet(0.0),
                                  solution=lambda x, t: u0(x - c * t))
         Xt = jax.random.uniform(jax.random.PRNGKey(7), (20000, 2), minval=-1.0, maxval=1.0)
-        exact_T = jax.vmap(lambda x: problem.solution(x, 0.5))(Xt)
+        return problem, Xt, jax.vmap(lambda x: problem.solution(x, 0.5))(Xt)
+
+    def heat_1d():
+        return pds.PDEProblem(rhs=lambda u, x, t, args: 0.1 * u.laplacian, u0=lambda x: jnp.sin(jnp.pi * x[0]),
+                              domain=pds.Box([-1.0], [1.0]), tspan=(0.0, 0.05), bc=pds.Dirichlet(0.0),
+                              solution=lambda x, t: jnp.exp(-0.1 * jnp.pi**2 * t) * jnp.sin(jnp.pi * x[0]))
+
+    def part_d():
+        """The held-out 2-D advection (advection_2d) and first-solve compile time."""
+        problem, Xt, exact_T = advection_2d()
         variants = [("NeuralIVP() defaults", {}),
                     ("previous defaults (mu=1e-6, fit_steps=2000)", dict(mu=1e-6, fit_steps=2000)),
                     ("reference-code sizes (rank 200, n_samples 10000)", dict(rank=200, n_samples=10000))]
@@ -483,15 +492,41 @@ def main(argv=None):
                 out["second_solve_compile_time_s"] = float(again.stats["compile_time"])
                 out["second_solve_num_compilations"] = int(again.stats["num_compilations"])
             rows.append(out)
-        heat = pds.PDEProblem(rhs=lambda u, x, t, args: 0.1 * u.laplacian, u0=lambda x: jnp.sin(jnp.pi * x[0]),
-                              domain=pds.Box([-1.0], [1.0]), tspan=(0.0, 0.05), bc=pds.Dirichlet(0.0),
-                              solution=lambda x, t: jnp.exp(-0.1 * jnp.pi**2 * t) * jnp.sin(jnp.pi * x[0]))
+        heat = heat_1d()
         log("(d) 1-D heat, NeuralIVP() defaults (first solve: compile time)")
         _, heat_out = run_solver("NeuralIVP() heat 1-D", heat, pds.NeuralIVP(**(variants[0][1] if quick else {})), {},
                                  jax.random.PRNGKey(0))
         heat_out["config"] = "u_t = 0.1 u_xx, sin(pi x), T = 0.05"
         return dict(T=0.5, n_test=20000, rows=rows, heat=heat_out,
                     reference_readme="1e-3 to 4e-3 (advection test, rk23, 10k samples, fp32; t = 0.25, sigma = 0.05)")
+
+    # ============================================================== (f) MethodOfLines, the classical reference
+    def part_f():
+        """MethodOfLines (RBF-FD order 4 in space, Tsit5 under PID 1e-8 in time) on part (d)'s problems,
+        at a few node counts: error at T and wall time, to set beside NeuralIVP's rows of part (d)."""
+        rows = []
+        problem, Xt, exact_T = advection_2d()
+        heat = heat_1d()
+        Xh = jnp.linspace(-1.0, 1.0, 2001)[:, None]
+        exact_h = jax.vmap(lambda x: heat.solution(x, 0.05))(Xh)
+        cases = [("advection 2-D", problem, Xt, exact_T, 0.5, [400, 1600] if quick else [1000, 4000, 10000]),
+                 ("heat 1-D", heat, Xh, exact_h, 0.05, [21, 41] if quick else [21, 41, 81])]
+        for label, prob, X, exact, T, ns in cases:
+            for n in ns:
+                log(f"(f) MethodOfLines {label}, {n} nodes")
+                t = time.perf_counter()
+                sol = pds.solve(prob, pds.MethodOfLines(n_nodes=n), controller=pds.PIDController(rtol=1e-8, atol=1e-8),
+                                max_steps=200_000, throw=False)
+                wall = time.perf_counter() - t
+                ok = bool(sol.successful)
+                err = float(jnp.linalg.norm(sol(X, T) - exact) / jnp.linalg.norm(exact)) if ok else None
+                rows.append(dict(problem=label, n_nodes=n, rel_l2_error_T=err, wall_s=wall,
+                                 steps=int(sol.stats["num_steps"]), result=str(pds.RESULTS[sol.result]).split(" (")[0]
+                                 if not ok else "successful", setup_s=float(sol.stats["setup_time"])))
+                log(f"  {label} n={n}: {rows[-1]['result']}, error {err}, wall {wall:.1f} s, {rows[-1]['steps']} steps")
+        notes.append("(f) MethodOfLines: RBF-FD order 4 on Box.node_set(n), Dirichlet through the boundary rows, "
+                     "Tsit5 under PIDController(1e-8, 1e-8); no hyperviscosity")
+        return dict(rows=rows)
 
     results = {}
     prev_results = {}  # the previous run's parts (with --merge), for --wave-skip-default
@@ -529,7 +564,7 @@ def main(argv=None):
         )
 
     # each part's results are saved as soon as it finishes (partial=True until the end)
-    fns = dict(a=part_a, b=part_b, c=part_c, d=part_d, e=part_e)
+    fns = dict(a=part_a, b=part_b, c=part_c, d=part_d, e=part_e, f=part_f)
     merged = sorted(results)
     for part in opts.parts:  # in the order given
         results[part] = fns[part]()
@@ -643,6 +678,21 @@ def main(argv=None):
         for r in (first, d["heat"]):
             verdicts.append([f"(d) first-solve compile time, {r['name']}", f"{r['compile_time_s']:.1f} s", "<= 20 s", "",
                              "PASS" if r["compile_time_s"] <= 20 else "FAIL"])
+    if "f" in results:
+        print("\n(f) MethodOfLines (RBF-FD order 4, Tsit5 PID 1e-8): the classical reference on part (d)'s problems")
+        print(format_table(
+            ["problem", "nodes", "rel L2 err T", "wall s", "setup s", "steps", "status"],
+            [[r["problem"], r["n_nodes"], f"{r['rel_l2_error_T']:.3g}" if r["rel_l2_error_T"] is not None else "n/a",
+              fmt_s(r["wall_s"]), fmt_s(r["setup_s"]), r["steps"], r["result"]] for r in results["f"]["rows"]],
+        ))
+        if "d" in results:
+            first = results["d"]["rows"][0]
+            best = min((r for r in results["f"]["rows"] if r["problem"] == "advection 2-D" and r["rel_l2_error_T"]),
+                       key=lambda r: r["rel_l2_error_T"], default=None)
+            if best is not None:
+                verdicts.append(["(f) advection 2-D: NeuralIVP() vs MethodOfLines (best)",
+                                 f"{first['rel_l2_error_T']:.2e} in {first['wall_s']:.0f} s vs {best['rel_l2_error_T']:.2e} "
+                                 f"in {best['wall_s']:.0f} s ({best['n_nodes']} nodes)", "info", "", ""])
     print("\nClaims")
     print(format_table(["claim", "measured", "target", "paper", "verdict"], verdicts))
     if notes:
