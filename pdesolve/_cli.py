@@ -34,7 +34,7 @@ from typing import Any
 
 RK_SOLVERS = ("Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5")
 ODE_SOLVERS = RK_SOLVERS + ("ReversibleRK", "ReversibleHeun", "ALF", "IMEXRK")
-PDE_SOLVERS = ("NeuralIVP", "DTPINN", "PINN")
+PDE_SOLVERS = ("NeuralIVP", "MethodOfLines", "DTPINN", "PINN")
 SOLVERS = ODE_SOLVERS + PDE_SOLVERS
 CHECKPOINT_SOLVERS = ("NeuralIVP", "DTPINN", "PINN")
 PINN_SOLVERS = ("DTPINN", "PINN")
@@ -46,6 +46,7 @@ _OBJECT_FIELDS = {"model", "nodes", "activation"}
 _SOLVE_KEYS = {
     "ode": ("max_steps", "dt0", "rtol", "atol", "n_save"),
     "NeuralIVP": ("max_steps", "dt0", "rtol", "atol"),
+    "mol": ("max_steps", "dt0", "rtol", "atol"),
     "pinn": ("max_steps",),
 }
 
@@ -105,10 +106,12 @@ def solvers_for(kind: tuple) -> list[str]:
     """Names of the command line's solvers that apply to a problem of this kind."""
     if kind[0] == "ode":
         return [s for s in ODE_SOLVERS if s != "IMEXRK" or kind[1]]
-    _, _, box_ready, dim = kind
+    _, steady, box_ready, dim = kind
     out = []
     if box_ready:
         out.append("NeuralIVP")
+    if dim <= 3 and not steady:  # the classical reference: RBF-FD in space, an ODE solver in time
+        out.append("MethodOfLines")
     if dim <= 3:  # node sets of RBF-FD / collocation grow like 3^d and beyond
         out += ["DTPINN", "PINN"]
     return out
@@ -189,6 +192,8 @@ def _family(name: str) -> str:
         return "pinn"
     if name == "NeuralIVP":
         return "NeuralIVP"
+    if name == "MethodOfLines":
+        return "mol"
     return "ode"
 
 
@@ -203,6 +208,8 @@ def _defaults(name: str, kind: tuple) -> tuple[dict, dict]:
         if kind[1]:  # steady: the paper's network, its smallest node set (N=582), n_test reduced
             return {"width": 50, "depth": 4, "n_nodes": 582, "n_test": 1000}, {"max_steps": 1000}
         return {"width": 30, "depth": 3, "n_nodes": 300, "time_slices": 5, "n_test": 500}, {"max_steps": 300}
+    if name == "MethodOfLines":  # about as many nodes as a second fits the RBF-FD assembly into
+        return {"n_nodes": {1: 81, 2: 2000}.get(kind[3], 4000)}, {"max_steps": 100_000}
     if name == "NeuralIVP":
         return (
             {"width": 32, "depth": 2, "n_samples": 500, "n_eval_samples": 500, "rank": 30, "fit_steps": 500,
@@ -364,6 +371,11 @@ def _solve_options(name, kind, solver, problem, solve_set, seed):
                 rtol=1e-4 if rtol is None else rtol, atol=1e-4 if atol is None else atol
             )
         opts["key"] = jax.random.PRNGKey(seed)
+    elif family == "mol":
+        if opts.get("dt0") is None or rtol is not None or atol is not None:
+            opts["controller"] = pds.PIDController(
+                rtol=1e-6 if rtol is None else rtol, atol=1e-8 if atol is None else atol
+            )
     else:
         opts["key"] = jax.random.PRNGKey(seed)
     return opts, extra
@@ -436,6 +448,16 @@ def _metrics(name, sol, problem, extra) -> dict:
             m["error"] = _rel_l2(_flatten_ys(sol.ys), ref)
         m["steps"] = int(st["num_steps"]) if "num_steps" in st else None
         m["fevals"] = int(st["num_fevals"]) if "num_fevals" in st else None
+    elif family == "mol":
+        if problem.solution is not None and sol.successful:
+            import jax
+
+            t1 = float(problem.tspan[1])
+            X = np.asarray(problem.domain.sample_interior(jax.random.PRNGKey(12345), 2000))
+            exact = np.asarray(jax.vmap(lambda x: problem.solution(x, t1))(jax.numpy.asarray(X)))
+            m["error"] = _rel_l2(np.asarray(sol(X, t1)), exact)
+        m["steps"] = int(st["num_steps"])
+        m["fevals"] = int(st["num_fevals"])
     elif family == "NeuralIVP":
         if problem.solution is not None and np.size(st.get("error_history", [])):
             m["error"] = float(np.asarray(st["error_history"])[-1, 1])
@@ -505,6 +527,10 @@ def _footnotes(rows, families) -> list[str]:
                      "network at 1000 random interior points (autodiff, both solvers); steps: L-BFGS "
                      "steps; final loss: the training loss; train s: optimiser loop (compilation "
                      "excluded).")
+    if "mol" in families:
+        notes.append("MethodOfLines: rel. L2 error vs the exact solution at the final time on 2000 "
+                     "random interior points (RBF-FD interpolation of the nodal values); steps: time "
+                     "steps; fevals: evaluations of the semi-discrete system.")
     if "NeuralIVP" in families:
         notes.append("NeuralIVP: rel. L2 error vs the exact solution and PDE residual "
                      "||J theta_dot - f|| / ||f|| at the final time; steps: accepted time steps; "

@@ -91,10 +91,11 @@ def test_list_names_every_problem_and_solver(capsys):
     for name in _cli.SOLVERS:
         assert re.search(rf"^  {name}\s+\S", out, re.MULTILINE), name
     # which solvers apply: the disk Poisson problem is for the PINNs, advection also NeuralIVP
+    # and the classical MethodOfLines (time-dependent, d <= 3)
     block = out.split("  poisson_disk ", 1)[1].splitlines()[1]
     assert block.strip() == "solvers: DTPINN, PINN"
     block = out.split("  advection ", 1)[1].splitlines()[1]
-    assert block.strip() == "solvers: NeuralIVP, DTPINN, PINN"
+    assert block.strip() == "solvers: NeuralIVP, MethodOfLines, DTPINN, PINN"
 
 
 def test_console_module_lists(tmp_path):
@@ -306,3 +307,11 @@ def test_run_accepts_dashed_problem_and_lowercase_solver(capsys):
     code, out, err = _run(capsys, ["run", "lotka-volterra", "--solver", "tsit5", "--set", "n_save=5", "--no-progress"])
     assert code == 0, err
     assert "Tsit5" in out
+
+
+def test_method_of_lines_row(capsys):
+    code, out, err = _run(capsys, ["run", "advection", "--solver", "methodoflines", "--set", "d=1", "--set", "T=0.2",
+                                   "--no-progress"])
+    assert code == 0, err
+    error, steps, fevals = _row(out, "MethodOfLines")[:3]
+    assert float(error) < 1e-3 and int(steps) > 0 and int(fevals) > int(steps)  # measured 4.7e-4
