@@ -36,16 +36,17 @@ from numpy.polynomial import Polynomial
 from ._validation import is_concrete
 
 
-def hermite_coefficients(y0, y1, hf0, hf1):
+def hermite_coefficients(y0, y1, f0, f1, dt):
     """Coefficients (θ⁰..θ³, stacked on a new leading axis per leaf) of the cubic Hermite
-    interpolant with values `y0`, `y1` and scaled slopes `hf0 = h f(t_n, y0)`,
-    `hf1 = h f(t_{n+1}, y1)` at `θ = 0, 1`."""
+    interpolant with values `y0`, `y1` and slopes `f0 = f(t_n, y0)`, `f1 = f(t_n + dt, y1)`
+    at `θ = 0, 1`."""
 
-    def leaf(a, b, s0, s1):
+    def leaf(a, b, k0, k1):
         d = b - a
+        s0, s1 = dt.astype(a.dtype) * k0, dt.astype(a.dtype) * k1
         return jnp.stack([a, s0, 3 * d - 2 * s0 - s1, s0 + s1 - 2 * d])
 
-    return jax.tree.map(leaf, y0, y1, hf0, hf1)
+    return jax.tree.map(leaf, y0, y1, f0, f1)
 
 
 def weight_coefficients(y0, dt, weights, ks):

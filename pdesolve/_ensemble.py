@@ -104,6 +104,19 @@ def solve_ensemble(ensemble: EnsembleProblem, solver, *, trajectories=None, key=
         check_batch(n, mesh, "the ensemble's members", "choose `trajectories` (or the batch sizes)")
         batch = shard_leading(batch, mesh)
 
+    sol = _solve_members(ensemble, solver, key, batch, kwargs, solve_fn)
+    if throw:
+        from ._solve import _raise_if_failed
+
+        _raise_if_failed(sol, ensemble.problem)
+    return sol
+
+
+@eqx.filter_jit
+def _solve_members(ensemble, solver, key, batch, kwargs, solve_fn):
+    """The vmapped member solves, compiled once per ensemble structure and options (a module
+    level function, so that repeated solves of one ensemble reuse the program)."""
+
     def member(i, y0, args):
         prob = ensemble.problem
         if y0 is not None:
@@ -114,12 +127,7 @@ def solve_ensemble(ensemble: EnsembleProblem, solver, *, trajectories=None, key=
             prob = ensemble.prob_func(prob, i, None if key is None else jax.random.fold_in(key, i))
         return solve_fn(prob, solver, throw=False, **kwargs)
 
-    sol = eqx.filter_jit(eqx.filter_vmap(member))(*batch)
-    if throw:
-        from ._solve import _raise_if_failed
-
-        _raise_if_failed(sol, ensemble.problem)
-    return sol
+    return eqx.filter_vmap(member)(*batch)
 
 
 def ensemble_summary(sol, quantiles=(0.05, 0.5, 0.95)) -> dict:

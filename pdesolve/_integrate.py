@@ -90,8 +90,7 @@ class AbstractStepper(eqx.Module):
         Hermite interpolant of the step's ends, with `f` evaluated at both (2 extra
         evaluations); a method with its own continuous extension overrides it."""
         y_next, y_error, state_next, result = self.step_with_result(f, t, dt, y, state)
-        scale = lambda k: jax.tree.map(lambda x: dt.astype(x.dtype) * x, k)  # noqa: E731
-        coeffs = hermite_coefficients(y, y_next, scale(f(t, y)), scale(f(t + dt, y_next)))
+        coeffs = hermite_coefficients(y, y_next, f(t, y), f(t + dt, y_next), jnp.asarray(dt))
         return y_next, y_error, state_next, result, coeffs
 
 

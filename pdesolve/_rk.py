@@ -68,8 +68,7 @@ def rk_dense_coefficients(tableau: ButcherTableau, f, t, dt, y, y_next, ks):
     if tableau.dense is not None:
         return weight_coefficients(y, dt, tableau.dense, ks)
     k_end = ks[-1] if tableau.fsal else f(t + dt, y_next)
-    scale = lambda k: jax.tree.map(lambda x: dt.astype(x.dtype) * x, k)  # noqa: E731
-    return hermite_coefficients(y, y_next, scale(ks[0]), scale(k_end))
+    return hermite_coefficients(y, y_next, ks[0], k_end, dt)
 
 
 def rk_step_looped(tableau: ButcherTableau, f, t, dt, y):

@@ -32,6 +32,7 @@ from pdesolve._problems import NeuralODEProblem, PDEProblem
 from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
 from pdesolve._solution import Solution
 from pdesolve._solve import AbstractSolver, register
+from pdesolve._sparse import EllMatrix
 
 from .explicit_rk import Tsit5
 from .imex import IMEXRK
@@ -96,9 +97,7 @@ class _Semidiscrete(eqx.Module):
 
     def boundary_residual(self, t, Ui, Ub):
         U = jnp.concatenate([Ui, Ub])
-        n_i = Ui.shape[0]
         arrays = {op: (Ub if op == VALUE else self.B[op] @ U) for op in self.bc_ops}
-        del n_i
         return evaluate_pointwise(lambda u, x, n: self.bc.residual(u, x, n, t), arrays, self.boundary,
                                   self.normals, shape=self.shape)
 
@@ -174,7 +173,6 @@ def _solve_mol(problem, solver, *, saveat, dt0, controller, max_steps, throw, pr
                                   with_normal=True)
 
     from pdesolve._rbf_fd import assemble
-    from pdesolve._sparse import EllMatrix
 
     try:
         mats = assemble(cloud, sorted(op for op in pde_ops if op != VALUE), order=solver.order,
@@ -264,7 +262,7 @@ class _FieldEvaluator(eqx.Module):
         X = x[None] if single else x
         if X.ndim != 2 or X.shape[1] != self.nodes.shape[1]:
             raise ValueError(f"`x` must have shape ({self.nodes.shape[1]},) or (m, {self.nodes.shape[1]}); got {x.shape}.")
-        W = rbf_fd_matrix(X, self.nodes, "value", order=self.order)
-        out = jnp.asarray(W.toarray()) @ U.reshape(U.shape[0], -1)
-        out = out.reshape((X.shape[0],) + U.shape[1:])
+        # sparse (one stencil per point), not an m x N dense matrix
+        W = EllMatrix.from_scipy(rbf_fd_matrix(X, self.nodes, "value", order=self.order), dtype=U.dtype)
+        out = W @ U
         return out[0] if single else out
