@@ -62,7 +62,8 @@ _VALID_FORMS = (
     '"value" / ("value",) (interpolation), "laplacian" / ("laplacian",), '
     '"normal" / ("normal",) (outward normal derivative n.grad, needs `normals`), '
     '("partial", i) (d/dx_i), ("partial", i, j) (d^2/dx_i dx_j, mixed or not), '
-    '("robin", alpha, beta) (alpha n.grad + beta, needs `normals`)'
+    '("robin", alpha, beta) (alpha n.grad + beta, needs `normals`), '
+    '("hyperlaplacian", k) (the k-th power of the Laplacian, k >= 1; hyperviscosity)'
 )
 
 # Bytes of local saddle-point systems solved in one batched np.linalg.solve call.
@@ -144,6 +145,10 @@ def canonical_operator(spec: Any) -> tuple:
         if len(rest) != 2:
             raise _bad_operator(spec, '"robin" takes two coefficients (alpha, beta)')
         return ("robin", _as_coefficient(rest[0], spec), _as_coefficient(rest[1], spec))
+    if name == "hyperlaplacian":
+        if len(rest) != 1 or isinstance(rest[0], bool) or not isinstance(rest[0], (int, np.integer)) or rest[0] < 1:
+            raise _bad_operator(spec, '"hyperlaplacian" takes one int power k >= 1')
+        return ("hyperlaplacian", int(rest[0]))
     raise _bad_operator(spec)
 
 
@@ -152,12 +157,14 @@ def derivative_order(spec: Any) -> int:
 
     0 for `"value"` and `("robin", 0, beta)`; 1 for `"normal"`, `("partial", i)` and
     `("robin", alpha, beta)` with `alpha != 0`; 2 for `"laplacian"` and
-    `("partial", i, j)`.
+    `("partial", i, j)`; 2k for `("hyperlaplacian", k)`.
     """
     op = canonical_operator(spec)
     name = op[0]
     if name == "value":
         return 0
+    if name == "hyperlaplacian":
+        return 2 * op[1]
     if name == "laplacian":
         return 2
     if name == "normal":
@@ -296,7 +303,7 @@ def _monomial_exponents(dim: int, ell: int) -> np.ndarray:
 def _primitive_terms(op: tuple, d: int, normals: np.ndarray | None) -> list:
     """Decompose an operator into `(primitive, theta, coefficient)` terms.
 
-    `primitive` is `("value",)`, `("lap",)`, `("d", i)` or `("dd", i, j)`;
+    `primitive` is `("value",)`, `("lap",)`, `("lapk", k)`, `("d", i)` or `("dd", i, j)`;
     `coefficient` is a float or an (m,) array (per evaluation point, normals).
     """
     name = op[0]
@@ -304,6 +311,8 @@ def _primitive_terms(op: tuple, d: int, normals: np.ndarray | None) -> list:
         return [(("value",), 0, 1.0)]
     if name == "laplacian":
         return [(("lap",), 2, 1.0)]
+    if name == "hyperlaplacian":
+        return [(("lapk", op[1]), 2 * op[1], 1.0)]
     if name == "partial":
         for i in op[1:]:
             if i >= d:
@@ -333,6 +342,11 @@ def _kernel_rhs(prim: tuple, X: np.ndarray, r: np.ndarray, m: int) -> np.ndarray
         return r**m
     if kind == "lap":
         return m * (m + d - 2) * r ** (m - 2)
+    if kind == "lapk":  # Delta r^q = q (q + d - 2) r^(q - 2), applied k times
+        c = 1.0
+        for j in range(prim[1]):
+            c *= (m - 2 * j) * (m - 2 * j + d - 2)
+        return c * r ** (m - 2 * prim[1])
     if kind == "d":  # d/dx_i r^m = m r^(m-2) (x_i - x_j,i), at x = 0
         return -m * r ** (m - 2) * X[..., prim[1]]
     i, j = prim[1], prim[2]
@@ -353,6 +367,14 @@ def _poly_rhs(prim: tuple, exps: np.ndarray) -> np.ndarray:
         return ((deg == 1) & (exps[:, prim[1]] == 1)).astype(np.float64)
     if kind == "lap":
         return 2.0 * ((deg == 2) & (exps.max(axis=1) == 2)).astype(np.float64)
+    if kind == "lapk":
+        # Delta^k = sum over k_1 + ... + k_d = k of k!/prod(k_i!) prod d^(2 k_i)/dx_i^(2 k_i):
+        # nonzero at 0 only on x^(2 k_1, ..., 2 k_d), where it is k! prod (2 k_i)!/k_i!
+        k = prim[1]
+        even = np.all(exps % 2 == 0, axis=1) & (deg == 2 * k)
+        val = np.array([math.factorial(k) * math.prod(math.factorial(int(a)) // math.factorial(int(a) // 2) for a in e)
+                        for e in exps], dtype=np.float64)
+        return np.where(even, val, 0.0)
     i, j = prim[1], prim[2]
     target = np.zeros(d, dtype=np.int64)
     target[i] += 1
@@ -489,8 +511,9 @@ def rbf_fd_matrix(
             `"normal"` (n . grad, theta = 1, needs `normals`), `("partial", i)`
             (d/dx_i, theta = 1), `("partial", i, j)` (d^2/dx_i dx_j, theta = 2) or
             `("robin", alpha, beta)` (alpha n . grad + beta, needs `normals` unless
-            alpha == 0; theta = 1, or 0 if alpha == 0). Tuple forms `("value",)` etc. are
-            accepted too.
+            alpha == 0; theta = 1, or 0 if alpha == 0) or `("hyperlaplacian", k)` (the
+            k-th power of the Laplacian, theta = 2k; hyperviscosity). Tuple forms
+            `("value",)` etc. are accepted too.
         order: the design order of accuracy p >= 1 (default 4).
         normals: (m, d) outward unit normals at `points` (unit length to 1e-6); needed by
             "normal" and "robin" (alpha != 0), ignored otherwise.
@@ -523,7 +546,8 @@ def rbf_fd_matrix(
         )
     theta = derivative_order(op)
     ell = polynomial_degree(order, theta)
-    m = phs_degree(ell)
+    # the kernel must survive theta derivatives (r^(m - theta) with m - theta >= 1)
+    m = max(phs_degree(ell), theta + 1 if theta % 2 == 0 else theta + 2)
     normals_arr = _check_normals(normals, n_pts, d, op) if _needs_normals(op) else None
     terms = _primitive_terms(op, d, normals_arr)
     n_poly = _n_monomials(ell, d)

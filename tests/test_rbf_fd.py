@@ -363,3 +363,49 @@ def test_ghost_nodes_errors():
     cloud = pds.Ball([0.0, 0.0], 1.0).node_set(50)
     with pytest.raises(ValueError, match="`factor`"):
         ghost_nodes(cloud, factor=-1.0)
+
+
+def _exact_hyperlaplacian(k, coefs, exps, y, scale):
+    """Delta^k p = sum over k_1 + ... + k_d = k of k!/prod(k_i!) prod d^(2 k_i)/dx_i^(2 k_i) p."""
+    d = y.shape[1]
+    out = np.zeros(y.shape[0])
+    for ks in itertools.product(range(k + 1), repeat=d):
+        if sum(ks) != k:
+            continue
+        multinomial = math.factorial(k) / math.prod(math.factorial(j) for j in ks)
+        out += multinomial * _poly_derivative(coefs, exps, y, 2 * np.array(ks))
+    return out / scale ** (2 * k)
+
+
+@given(d=st.sampled_from([1, 2]), k=st.integers(1, 3), order=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=12, deadline=None)
+def test_hyperlaplacian_reproduces_polynomials(d, k, order, seed):
+    """("hyperlaplacian", k) = Delta^k (hyperviscosity) is exact on polynomials of degree
+    <= ell = order + 2k - 1, on shifted and scaled jittered grids, and ell is sharp."""
+    rng = np.random.default_rng(seed)
+    scale = 10.0 ** rng.uniform(-1.0, 1.0)
+    center = rng.uniform(-5.0, 5.0, d)
+    nodes = center + scale * _jittered_grid(rng, d, {1: 24, 2: 13}[d])
+    points = np.concatenate([nodes[rng.choice(nodes.shape[0], 2, replace=False)],
+                             center + scale * rng.uniform(-0.5, 0.5, (2, d))])
+    op = ("hyperlaplacian", k)
+    assert derivative_order(op) == 2 * k
+    ell = polynomial_degree(order, 2 * k)
+    D = rbf_fd_matrix(points, nodes, op, order=order)
+    for degree, exact_expected in ((ell, True), (ell + 1, False)):
+        exps = _exponents(d, degree)
+        coefs = rng.standard_normal(exps.shape[0])
+        u = _poly_derivative(coefs, exps, (nodes - center) / scale, np.zeros(d, dtype=int))
+        err = np.abs(D @ u - _exact_hyperlaplacian(k, coefs, exps, (points - center) / scale, scale))
+        roundoff = abs(D) @ np.abs(u)
+        if exact_expected:
+            np.testing.assert_array_less(err, 1e-10 * roundoff)
+        elif degree >= 2 * k:  # a degree-(ell + 1) polynomial is not reproduced
+            assert np.max(err / roundoff) > 1e-9
+
+
+def test_hyperlaplacian_spec_errors():
+    assert canonical_operator(["hyperlaplacian", 2]) == ("hyperlaplacian", 2)
+    for bad in (("hyperlaplacian",), ("hyperlaplacian", 0), ("hyperlaplacian", 1.5), ("hyperlaplacian", True)):
+        with pytest.raises(ValueError, match="one int power k >= 1"):
+            canonical_operator(bad)
