@@ -53,6 +53,55 @@ two PID controllers are separate implementations; step counts are reported for b
 need not match) and to 1e-9 with constant steps (which must take the same 100 steps); every
 derivative must be finite.
 
+Peer rows (`--rows peers`; in the default full run too; `--peer-cases` restricts the cases, default
+the base rows' cases): pdesolve and diffrax next to the PyTorch libraries torchdiffeq and torchode,
+measured in the same run (torch eager, CPU, float64; `--torch-threads` sets torch.set_num_threads,
+default torch's own; the JSON records both). Peers are imported lazily; a missing one is printed
+and recorded as "peer X not installed: <error>". The torch vector field is a copy of the equinox
+one (`_peers_ode.py`: the same Linear weights and biases as float64 `nn.Linear`s, tanh between
+them; `f(y) = -rate*y` for the linear case), checked to agree with it to 1e-12 before timing.
+Two settings per case, each a forward `y(t1)` (torch under `torch.no_grad()`) and the gradient of
+`sum(y(t1)**2)` w.r.t. the MLP parameters and y0 (torch: `torch.autograd.grad`):
+
+* `rk4-const`: 1000 constant steps of dt=1e-3.
+    pdesolve, diffrax: as in the base rows (classical RK4, N=1000, RecursiveCheckpointAdjoint).
+    torchdiffeq: `odeint(f, y0, t=[0, 1], method='rk4', options=dict(step_size=1e-3))`. torchdiffeq
+      0.2.5's 'rk4' is NOT the classical tableau but Kutta's 3/8 rule (`rk4_alt_step_func`); it is
+      checked to round-off against pdesolve with the 3/8 tableau (`pds.ExplicitRK`, untimed), and
+      its difference from classical RK4 is reported.
+    torchode: `AutoDiffAdjoint(RK4, FixedStepController(), max_steps=1000).solve(IVP, dt0=1e-3)`,
+      where RK4 is the classical tableau built from torchode's own `ExplicitRungeKutta` and
+      `ButcherTableau` (torchode 1.0.1 ships Euler, Heun, Dopri5, Tsit5 only).
+* `dopri5-adaptive`: Dopri5, rtol=1e-6, atol=1e-8, automatic initial step, integral control.
+    pdesolve: `pds.solve(..., pds.Dopri5(), dt0=None, controller=pds.PIDController(rtol=1e-6,
+      atol=1e-8), max_steps=4096)` (pcoeff=0, icoeff=1: integral control; the feature rows' setting).
+    diffrax: `diffeqsolve(..., Dopri5(), 0, 1, None, y0, PIDController(rtol=1e-6, atol=1e-8),
+      max_steps=4096, adjoint=RecursiveCheckpointAdjoint())`.
+    torchdiffeq: `odeint(f, y0, t=[0, 1], method='dopri5', rtol=1e-6, atol=1e-8)` (its fixed
+      integral-type controller: safety 0.9, factor in [0.2, 10] but never below 1 after an accepted
+      step; it steps past t1 and returns its dense interpolant at t1).
+    torchode: `AutoDiffAdjoint(Dopri5(), IntegralController(atol=1e-8, rtol=1e-6), max_steps=4096)
+      .solve(IVP, dt0=None)`; IntegralController is the exact match of pdesolve's default
+      PIDController (safety 0.9, factors [0.2, 10], exponent 1/5, RMS norm), so torchode's PIDController
+      is not used. torchode works on (batch, features): the whole state is ONE sample of
+      prod(shape) features (one ODE, one error norm, as pdesolve/diffrax), not 64 separate ODEs.
+  Gradient methods for the peers: backprop through the solver (`odeint`; torchode's
+  `AutoDiffAdjoint`) and the continuous adjoint (`odeint_adjoint` with the same method, options,
+  rtol/atol for the adjoint solve; torchode's `BacksolveAdjoint(term, step, controller)`, the
+  same step method and controller backwards). pdesolve: its default RecursiveCheckpointAdjoint
+  (pdesolve has no continuous/backsolve adjoint; its other adjoints are DirectAdjoint,
+  ForwardMode, and ReversibleAdjoint/DiscreteAdjoint for ReversibleRK/IMEXRK).
+  torch.compile is not used (eager torch, as most torchdiffeq users run it).
+  All sides of one pass are timed in one interleaved measurement (`time_mixed`: call by call, each
+  side warmed up by an untimed checked call first; a side wants `--repeats` samples, fewer (>= 3) if
+  that would take over 8 s, more until 0.3 s in total if fast). Ratio = pdesolve median / the
+  fastest torch side's median (pdesolve / diffrax also shown); target: gradients <= 1.0x the
+  fastest peer (PASS / MISS with the shortfall). Correctness: y(t1) and gradients vs pdesolve to
+  1e-10 relative with constant steps (same tableau) and, under adaptive steps, y(t1) to 1e-5 and
+  backprop gradients to 1e-4 (the step sequences and torchdiffeq's end-point interpolation differ);
+  continuous-adjoint gradients are reported, not checked. Step counts (accepted/taken, and the
+  adjoint's backward steps) are reported for every side. Written to the JSON under "peers".
+
 Everything is float64, jitted, compiled once (compile time reported separately), then the
 median of `--repeats` calls (default 5, more for fast calls); pdesolve and diffrax alternate
 call by call after one warm-up call each, and a row slower than diffrax is re-measured with
@@ -63,19 +112,24 @@ final states, the gradients and the step counts of the two libraries.
 
 Ratio = pdesolve time / diffrax time. Target <= 1.0; above 1.25 is a defect.
 
-    python benchmarks/bench_ode.py            # full run, base + feature rows (~5 min on 2 CPU cores)
+    python benchmarks/bench_ode.py            # full run, base + feature + peer rows
     python benchmarks/bench_ode.py --quick    # smoke run
     python benchmarks/bench_ode.py --rows new # feature rows only (--rows base: base rows only)
+    python benchmarks/bench_ode.py --rows peers --merge   # peer rows only, merged into the JSON
+                                                          # (the other row groups' results kept)
     python benchmarks/bench_ode.py --platform cpu   # force a platform (default: JAX's choice;
                                                     # runs unchanged on a GPU)
     python benchmarks/bench_ode.py --cases tiny --max-steps 1000 4096   # a subset
 
-Writes benchmarks/results/bench_ode.json.
+Writes benchmarks/results/bench_ode.json; every run overwrites it unless `--merge`, which loads
+it and replaces only the row groups named in `--rows`.
 """
 
+import json
 import os
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -131,10 +185,30 @@ def main(argv=None):
     parser.add_argument(
         "--rows",
         nargs="+",
-        choices=["base", "new"],
-        default=["base", "new"],
+        choices=["base", "new", "peers"],
+        default=["base", "new", "peers"],
         help="base: the constant-step forward/gradient rows; new: the feature rows (SaveAt(ts) under "
-        "PID, vmap(grad) under PID, jacfwd with ForwardMode / DirectAdjoint); default both",
+        "PID, vmap(grad) under PID, jacfwd with ForwardMode / DirectAdjoint); peers: pdesolve and diffrax "
+        "next to torchdiffeq and torchode (PyTorch, CPU); default all three",
+    )
+    parser.add_argument(
+        "--peer-cases",
+        nargs="+",
+        choices=list(CASES),
+        default=None,
+        help="cases for the peer rows (default: the base rows' cases)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads for the peer rows (default: leave torch's default)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="load the existing JSON and replace only what this run produced (the row groups in --rows), "
+        "keeping the others",
     )
     parser.add_argument(
         "--feature-cases",
@@ -542,109 +616,479 @@ def main(argv=None):
                 finite=finite, ok=bool(ok),
             ))
 
+    # ------------------------------------------------------------------ peer rows
+    # pdesolve and diffrax next to torchdiffeq and torchode (PyTorch, eager, CPU, float64); see the
+    # module docstring for each side's exact configuration.
+    peer_rows, peer_checks, peer_info = [], [], {}
+    if "peers" in row_sets:
+        peer_rows, peer_checks, peer_info = run_peers(
+            opts, cases=opts.peer_cases or cases, build=build, key=jax.random.PRNGKey(0), n_steps=n_steps,
+            pds_forward=pds_forward, dfx_forward=dfx_forward, gradient=gradient, repeats=repeats,
+        )
+
     # ------------------------------------------------------------------ report
     all_rows = rows + feature_rows
-    print()
-    print(
-        "Timings (median ms; ratio = pdesolve / diffrax of the medians, ratio(min) of the fastest "
-        "calls; target <= 1.0, > 1.25 is a defect; f-evals only = the same number of vector-field "
-        "evaluations in a bare fori_loop, a floor for the forward solve)"
-    )
-    print(
-        format_table(
-            ["row", "case", "method", "N", "pass", "pdesolve ms", "diffrax ms", "ratio", "ratio(min)", "target",
-             "verdict", "f-evals only ms"],
-            [
-                [r["row"], r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_ms"], r["diffrax_ms"],
-                 f"{r['ratio']:.2f}", f"{r['ratio_of_minima']:.2f}", "<=1.0", r["verdict"],
-                 "" if r["floor_ms"] is None else r["floor_ms"]]
-                for r in all_rows
-            ],
-        )
-    )
-    if feature_rows:
-        print("\nFeature-row configurations (identical on both sides unless noted)")
-        for cfg in dict.fromkeys(r["row"] + ": " + r["config"] for r in feature_rows):
-            print(f"  {cfg}")
-    print()
-    print("Compile times (s)")
-    print(
-        format_table(
-            ["row", "case", "method", "N", "pass", "pdesolve s", "diffrax s"],
-            [[r["row"], r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_compile_s"],
-              r["diffrax_compile_s"]] for r in all_rows],
-        )
-    )
-    if checks:
-        print()
-        print("Correctness guard, constant-step rows (same final state, gradient and step count)")
-        print(
-            format_table(
-                ["case", "method", "N", "steps pds/dfx", "max|dy(t1)|", "grad rel diff", "ok"],
-                [[c["case"], c["method"], c["max_steps"], f"{c['pdesolve_steps']}/{c['diffrax_steps']}",
-                  f"{c['final_state_max_abs_diff']:.1e}", f"{c['gradient_rel_diff']:.1e}",
-                  "ok" if c["ok"] else "MISMATCH"] for c in checks],
-            )
-        )
-
-    def steps_str(st):
-        return str(st[0]) if len(st) == 1 else f"{min(st)}..{max(st)} (sum {sum(st)})"
-
-    if feature_checks:
+    if all_rows:
         print()
         print(
-            "Correctness guard, feature rows (relative diff of saved values and of the derivative, "
-            "derivatives finite; fixed-step rows must also take the same steps. Under PID the step "
-            "counts are reported, not required to match: the controllers are separate implementations)"
+            "Timings (median ms; ratio = pdesolve / diffrax of the medians, ratio(min) of the fastest "
+            "calls; target <= 1.0, > 1.25 is a defect; f-evals only = the same number of vector-field "
+            "evaluations in a bare fori_loop, a floor for the forward solve)"
         )
         print(
             format_table(
-                ["row", "case", "method", "pass", "steps pds", "steps dfx", "value rel diff",
-                 "deriv rel diff", "tol", "finite", "ok"],
-                [[c["row"], c["case"], c["method"], c["what"], steps_str(c["pdesolve_steps"]),
-                  steps_str(c["diffrax_steps"]), f"{c['value_rel_diff']:.1e}", f"{c['derivative_rel_diff']:.1e}",
-                  f"{c['tolerance']:.0e}", "yes" if c["finite"] else "NO", "ok" if c["ok"] else "MISMATCH"]
-                 for c in feature_checks],
+                ["row", "case", "method", "N", "pass", "pdesolve ms", "diffrax ms", "ratio", "ratio(min)", "target",
+                 "verdict", "f-evals only ms"],
+                [
+                    [r["row"], r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_ms"], r["diffrax_ms"],
+                     f"{r['ratio']:.2f}", f"{r['ratio_of_minima']:.2f}", "<=1.0", r["verdict"],
+                     "" if r["floor_ms"] is None else r["floor_ms"]]
+                    for r in all_rows
+                ],
             )
         )
-    worst = max((r for r in all_rows if r.get("like_for_like", True)), key=lambda r: r["ratio"])
-    print(f"\nworst ratio: {worst['ratio']:.2f} ({worst['row']}/{worst['case']}/{worst['method']}/{worst['what']})")
+        if feature_rows:
+            print("\nFeature-row configurations (identical on both sides unless noted)")
+            for cfg in dict.fromkeys(r["row"] + ": " + r["config"] for r in feature_rows):
+                print(f"  {cfg}")
+        print()
+        print("Compile times (s)")
+        print(
+            format_table(
+                ["row", "case", "method", "N", "pass", "pdesolve s", "diffrax s"],
+                [[r["row"], r["case"], r["method"], r["max_steps"], r["what"], r["pdesolve_compile_s"],
+                  r["diffrax_compile_s"]] for r in all_rows],
+            )
+        )
+        if checks:
+            print()
+            print("Correctness guard, constant-step rows (same final state, gradient and step count)")
+            print(
+                format_table(
+                    ["case", "method", "N", "steps pds/dfx", "max|dy(t1)|", "grad rel diff", "ok"],
+                    [[c["case"], c["method"], c["max_steps"], f"{c['pdesolve_steps']}/{c['diffrax_steps']}",
+                      f"{c['final_state_max_abs_diff']:.1e}", f"{c['gradient_rel_diff']:.1e}",
+                      "ok" if c["ok"] else "MISMATCH"] for c in checks],
+                )
+            )
+
+        def steps_str(st):
+            return str(st[0]) if len(st) == 1 else f"{min(st)}..{max(st)} (sum {sum(st)})"
+
+        if feature_checks:
+            print()
+            print(
+                "Correctness guard, feature rows (relative diff of saved values and of the derivative, "
+                "derivatives finite; fixed-step rows must also take the same steps. Under PID the step "
+                "counts are reported, not required to match: the controllers are separate implementations)"
+            )
+            print(
+                format_table(
+                    ["row", "case", "method", "pass", "steps pds", "steps dfx", "value rel diff",
+                     "deriv rel diff", "tol", "finite", "ok"],
+                    [[c["row"], c["case"], c["method"], c["what"], steps_str(c["pdesolve_steps"]),
+                      steps_str(c["diffrax_steps"]), f"{c['value_rel_diff']:.1e}", f"{c['derivative_rel_diff']:.1e}",
+                      f"{c['tolerance']:.0e}", "yes" if c["finite"] else "NO", "ok" if c["ok"] else "MISMATCH"]
+                     for c in feature_checks],
+                )
+            )
+        worst = max((r for r in all_rows if r.get("like_for_like", True)), key=lambda r: r["ratio"])
+        print(f"\nworst ratio: {worst['ratio']:.2f} ({worst['row']}/{worst['case']}/{worst['method']}/{worst['what']})")
+    if "peers" in row_sets:
+        print_peers(peer_rows, peer_checks, peer_info)
 
     import diffrax as _dfx
     import equinox as _eqx
 
-    path = write_json(
-        "bench_ode",
-        dict(
-            settings=dict(
-                t0=T0, t1=T1, dt=DT, steps=n_steps, dtype="float64", repeats=repeats, quick=opts.quick,
-                max_steps=sorted({n for _, n in runs}), target_ratio=TARGET, defect_ratio=DEFECT,
-                adjoint="recursive checkpointing, default checkpoints O(sqrt(max_steps)) on both sides",
-                diffrax_rk4="AbstractERK subclass with the classical tableau (diffrax ships no RK4)",
-                rows=sorted(row_sets),
-                feature_rows=dict(
-                    cases=feature_cases if "new" in row_sets else [], pid_rtol=PID_RTOL, pid_atol=PID_ATOL,
-                    pid_max_steps=PID_MAX_STEPS, saveat_ts=f"linspace({T0}, {T1}, {N_SAVE_TS})",
-                    vmap_batch=VMAP_BATCH, jacfwd_dt=JAC_DT, jacfwd_steps=JAC_STEPS,
-                    pid_tolerance=PID_TOL, fixed_step_tolerance=FIXED_TOL,
-                ),
+    payload = dict(
+        settings=dict(
+            t0=T0, t1=T1, dt=DT, steps=n_steps, dtype="float64", repeats=repeats, quick=opts.quick,
+            max_steps=sorted({n for _, n in runs}), target_ratio=TARGET, defect_ratio=DEFECT,
+            adjoint="recursive checkpointing, default checkpoints O(sqrt(max_steps)) on both sides",
+            diffrax_rk4="AbstractERK subclass with the classical tableau (diffrax ships no RK4)",
+            rows=sorted(row_sets),
+            feature_rows=dict(
+                cases=feature_cases if "new" in row_sets else [], pid_rtol=PID_RTOL, pid_atol=PID_ATOL,
+                pid_max_steps=PID_MAX_STEPS, saveat_ts=f"linspace({T0}, {T1}, {N_SAVE_TS})",
+                vmap_batch=VMAP_BATCH, jacfwd_dt=JAC_DT, jacfwd_steps=JAC_STEPS,
+                pid_tolerance=PID_TOL, fixed_step_tolerance=FIXED_TOL,
             ),
-            versions=dict(diffrax=_dfx.__version__, equinox=_eqx.__version__,
-                          pdesolve=getattr(pds, "__version__", "?")),
-            cases={k: CASES[k][0] for k in [c for c, _ in runs] + (feature_cases if "new" in row_sets else [])},
-            runs=[dict(case=c, max_steps=n) for c, n in runs] if "base" in row_sets else [],
-            results=all_rows,
-            checks=checks,
-            feature_checks=feature_checks,
-            worst_ratio=worst["ratio"],
         ),
-        opts.out,
+        versions=dict(diffrax=_dfx.__version__, equinox=_eqx.__version__,
+                      pdesolve=getattr(pds, "__version__", "?")),
+        cases={k: CASES[k][0] for k in [c for c, _ in runs] + (feature_cases if "new" in row_sets else [])},
+        runs=[dict(case=c, max_steps=n) for c, n in runs] if "base" in row_sets else [],
+        results=all_rows,
+        checks=checks,
+        feature_checks=feature_checks,
+        worst_ratio=worst["ratio"] if all_rows else None,
     )
-    print(f"wrote {path}")
+    if "peers" in row_sets:
+        payload["peers"] = dict(
+            cases={c: CASES[c][0] for c in (opts.peer_cases or cases)}, machine=machine_info(),
+            settings=dict(rk4_const=f"{n_steps} constant steps of dt={DT:g}",
+                          dopri5_adaptive=f"Dopri5, rtol={PID_RTOL:g}, atol={PID_ATOL:g}, dt0=None, integral control",
+                          fixed_step_tolerance=PEER_FIXED_TOL, adaptive_tolerance=PID_TOL, target_gradient_ratio=TARGET,
+                          ratio="pdesolve median / fastest peer median (torch sides only)"),
+            **peer_info, rows=peer_rows, checks=peer_checks,
+        )
+    if opts.merge:
+        payload = merge_results(payload, row_sets, opts.out)
+    path = write_json("bench_ode", payload, opts.out)
+    print(f"wrote {path}" + (" (merged: only the row groups of this run replaced)" if opts.merge else ""))
     if not all(c["ok"] for c in checks + feature_checks):
         print("WARNING: pdesolve and diffrax disagree; timings are not comparable", file=sys.stderr)
         return 1
+    if not all(c["ok"] for c in peer_checks):
+        print("WARNING: a peer disagrees with pdesolve beyond its tolerance; see the peer correctness table",
+              file=sys.stderr)
+        return 1
     return 0
+
+
+def merge_results(payload, row_sets, out):
+    """`--merge`: the existing JSON with only this run's row groups replaced. base owns `runs`,
+    `checks` and the constant-step rows of `results`; new owns `feature_checks` and the other
+    rows of `results`; peers owns `peers`. Settings are merged key by key (`rows` becomes the
+    union), `worst_ratio` is recomputed over the merged results."""
+    from _common import RESULTS_DIR
+
+    path = out or (RESULTS_DIR / "bench_ode.json")
+    if not os.path.exists(path):
+        return payload
+    with open(path) as fh:
+        old = json.load(fh)
+    old.pop("benchmark", None)
+    prev_machine = old.pop("machine", None)
+    merged = dict(old)
+    group_of = lambda r: "base" if r.get("row") == "constant-step" else "new"  # noqa: E731
+    merged["results"] = [r for r in old.get("results", []) if group_of(r) not in row_sets] + [
+        r for r in payload["results"] if group_of(r) in row_sets]
+    for key, group in (("runs", "base"), ("checks", "base"), ("feature_checks", "new"), ("peers", "peers")):
+        if group in row_sets and key in payload:
+            merged[key] = payload[key]
+    settings = dict(old.get("settings", {}))
+    keep_rows = set(settings.get("rows", []))
+    new_settings = dict(payload["settings"])
+    if not row_sets & {"base", "new"}:  # a peers-only run: the base/feature settings stay as they were
+        new_settings = {k: v for k, v in new_settings.items() if k not in settings}
+    settings.update(new_settings)
+    settings["rows"] = sorted(keep_rows | row_sets)
+    merged["settings"] = settings
+    merged["versions"] = {**old.get("versions", {}), **payload["versions"]}
+    merged["cases"] = {**old.get("cases", {}), **payload["cases"]}
+    like = [r for r in merged["results"] if r.get("like_for_like", True) and "ratio" in r]
+    merged["worst_ratio"] = max((r["ratio"] for r in like), default=None)
+    if prev_machine is not None:
+        merged["machine_of_merged_rows"] = merged.get("machine_of_merged_rows", prev_machine)
+    return merged
+
+
+def print_peers(rows, checks, info):
+    """The peer tables: timings with ratios and verdicts, configurations, correctness."""
+    if not rows:
+        print("\nPeer rows: none ran" + (" (" + "; ".join(info.get("not_installed", {}).values()) + ")"
+                                       if info.get("not_installed") else ""))
+        return
+    sides = list(dict.fromkeys(s for r in rows for s in r["times_ms"]))
+    print()
+    print(
+        "Peer rows (median ms; torch sides eager on CPU, float64, torch.get_num_threads() = "
+        f"{info['torch_num_threads']}; ratio = pdesolve / the fastest torch side; target for gradients <= 1.0; "
+        "the continuous-adjoint sides' forward pass is the plain solve, so they have gradient rows only)"
+    )
+
+    def steps_of(r):
+        st = r["steps"]
+        return " / ".join(f"{st[s]['accepted']}" + (f"+{st[s]['backward_steps']}b" if st[s].get("backward_steps") else "")
+                          for s in sides if s in st)
+
+    print(
+        format_table(
+            ["case", "setting", "pass"] + [f"{s} ms" for s in sides]
+            + ["fastest peer", "pds/fastest", "pds/dfx", "verdict", "accepted steps (" + " / ".join(sides) + ")"],
+            [[r["case"], r["setting"], r["what"]] + [r["times_ms"].get(s, "") for s in sides]
+             + [r["fastest_peer"], f"{r['ratio_vs_fastest_peer']:.3f}", f"{r['ratio_vs_diffrax']:.3f}", r["verdict"],
+                steps_of(r)] for r in rows],
+        )
+    )
+    grads = [r for r in rows if r["what"] == "gradient"]
+    n_pass = sum(r["verdict"] == "PASS" for r in grads)
+    worst = max(grads, key=lambda r: r["ratio_vs_fastest_peer"])
+    print(f"gradient target (pdesolve <= 1.0x the fastest peer): {n_pass}/{len(grads)} PASS; worst "
+          f"{worst['ratio_vs_fastest_peer']:.3f} ({worst['case']}/{worst['setting']} vs {worst['fastest_peer']})")
+    print("\nPeer configurations")
+    for side, cfg in info.get("configs", {}).items():
+        for setting, text in cfg.items():
+            print(f"  {side} [{setting}]: {text}")
+    print("\nPeer correctness (relative 2-norm differences vs pdesolve: y(t1), and the gradient w.r.t. all MLP "
+          "parameters and y0 together; torchdiffeq's rk4 (3/8 rule) is checked against pdesolve with the 3/8 "
+          "tableau, its difference from classical RK4 in the last columns; continuous-adjoint gradients are "
+          "reported, not checked)")
+    print(
+        format_table(
+            ["case", "setting", "side", "gradient", "steps acc/taken", "back steps", "y(t1) rel", "grad rel", "tol y/grad",
+             "ok", "y rel vs classical", "grad rel vs classical"],
+            [[c["case"], c["setting"], c["side"], c["gradient_method"], f"{c['accepted']}/{c['steps']}",
+              c["backward_steps"] if c["backward_steps"] is not None else "", f"{c['y1_rel_diff']:.1e}",
+              f"{c['grad_rel_diff']:.1e}", f"{c['tolerance']:.0e}/{c['grad_tolerance']:.0e}", "ok" if c.get("ok", True) else "MISMATCH",
+              f"{c['y1_rel_diff_vs_classical']:.1e}" if "y1_rel_diff_vs_classical" in c else "",
+              f"{c['grad_rel_diff_vs_classical']:.1e}" if "grad_rel_diff_vs_classical" in c else ""]
+             for c in checks],
+        )
+    )
+    compile_rows = [[r["case"], r["setting"], r["what"], r["compile_s"]["pdesolve"], r["compile_s"]["diffrax"]]
+                    for r in rows]
+    print("\nPeer rows, JAX compile times (s; torch has none)")
+    print(format_table(["case", "setting", "pass", "pdesolve s", "diffrax s"], compile_rows))
+
+
+# ---------------------------------------------------------------------- peer rows
+PEER_SETTINGS = ("rk4-const", "dopri5-adaptive")
+PEER_FIXED_TOL = 1e-10  # constant-step RK4, same tableau: y(t1) and gradients relative agreement
+# Adaptive Dopri5: y(t1) must agree to PID_TOL (1e-5); backprop gradients to 1e-4, since torchdiffeq
+# steps past t1 and returns its 4th-order dense interpolant there (the gradient of an interpolated
+# value), and the step sequences may differ. Continuous-adjoint gradients are reported only.
+PEER_ADAPTIVE_GRAD_TOL = 1e-4
+PEER_SLOW_BUDGET_S = 8.0  # a side whose call takes longer gets fewer samples (>= PEER_MIN_SAMPLES)
+PEER_MIN_SAMPLES = 3
+PEER_FAST_TOTAL_S = 0.3  # fast sides are repeated until they have run this long in total
+
+
+def time_mixed(fns, args, repeats, *, first_s, slow_budget_s=PEER_SLOW_BUDGET_S, min_total_s=PEER_FAST_TOTAL_S,
+               max_repeats=200):
+    """Like `_common.time_interleaved` (sides alternate call by call, round by round), but for
+    sides whose call times differ by 1000x (eager torch vs compiled JAX): a side wants
+    `repeats` samples, fewer (at least PEER_MIN_SAMPLES) if `repeats` calls would exceed
+    `slow_budget_s`, more (up to `max_repeats`) until it has run `min_total_s` in total.
+    `first_s[name]`: the time of an earlier (untimed) call of that side, which served as its
+    warm-up. Returns `{name: {"median_s", "min_s", "times_s"}}`."""
+    import jax
+
+    want = {}
+    for name in fns:
+        t = max(first_s.get(name, 0.0), 1e-9)
+        want[name] = repeats if t * repeats <= slow_budget_s else max(PEER_MIN_SAMPLES, int(slow_budget_s // t))
+    times = {name: [] for name in fns}
+
+    def needs(name):
+        n = len(times[name])
+        return n < want[name] or (n < max_repeats and want[name] >= repeats and sum(times[name]) < min_total_s)
+
+    while any(needs(n) for n in fns):
+        for name, fn in fns.items():
+            if needs(name):
+                t = time.perf_counter()
+                jax.block_until_ready(fn(*args[name]))
+                times[name].append(time.perf_counter() - t)
+    return {name: dict(median_s=statistics.median(ts), min_s=min(ts), times_s=ts) for name, ts in times.items()}
+
+
+def run_peers(opts, *, cases, build, key, n_steps, pds_forward, dfx_forward, gradient, repeats):
+    """The peer row group. Returns (rows, checks, info) for the report and the JSON."""
+    import diffrax
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import pdesolve as pds
+    import _peers_ode as peers_mod
+
+    mods, errors = peers_mod.import_peers()
+    for name, err in errors.items():
+        print(f"peer {name} not installed: {err}", flush=True)
+    info = dict(not_installed={k: f"peer {k} not installed: {v}" for k, v in errors.items()})
+    if not mods:
+        return [], [], info
+    import torch
+
+    default_threads = torch.get_num_threads()
+    if opts.torch_threads:
+        torch.set_num_threads(opts.torch_threads)
+    info.update(versions=peers_mod.versions(), torch_default_num_threads=default_threads,
+                torch_num_threads=torch.get_num_threads())
+    print(f"\npeer rows: torch {torch.__version__} (eager, CPU, float64), torch.get_num_threads() = "
+          f"{torch.get_num_threads()} (default {default_threads}); "
+          + ", ".join(f"{k} {getattr(m, '__version__', '?')}" for k, m in mods.items()), flush=True)
+
+    pid = dict(rtol=PID_RTOL, atol=PID_ATOL)
+    # torchdiffeq's method='rk4' is the 3/8 rule; this pdesolve twin checks it to round-off (untimed).
+    rk38 = pds.ExplicitRK(pds.ButcherTableau(
+        "RK4 3/8", c=[0.0, 1 / 3, 2 / 3, 1.0], a=[[1 / 3], [-1 / 3, 1.0], [1.0, -1.0, 1.0]],
+        b=[1 / 8, 3 / 8, 3 / 8, 1 / 8], order=4))
+
+    def flat_grads(g):
+        return [np.asarray(x) for x in jax.tree.leaves(g[0])] + [np.asarray(g[1])]
+
+    def rel(a, b):
+        a = np.concatenate([np.ravel(x) for x in a]) if isinstance(a, list) else np.ravel(a)
+        b = np.concatenate([np.ravel(x) for x in b]) if isinstance(b, list) else np.ravel(b)
+        return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+    rows, checks = [], []
+    for case in cases:
+        vf, y0 = build(case, key)
+        params, static = eqx.partition(vf, eqx.is_inexact_array)
+        if hasattr(vf, "mlp"):
+            spec = dict(kind="mlp", layers=[(np.asarray(l.weight), np.asarray(l.bias)) for l in vf.mlp.layers])
+        else:
+            spec = dict(kind="linear", rate=float(vf.rate))
+        # The same weights in torch: f(y) must agree to 1e-12 before anything is timed.
+        tmod = peers_mod.build_field(spec)
+        ys_test = [y0] + [jax.random.normal(jax.random.PRNGKey(10 + i), y0.shape, jnp.float64) for i in range(3)]
+        f_diff = max(
+            float(np.max(np.abs(np.asarray(vf(T0, y, None)) - peers_mod.eval_field(tmod, np.asarray(y)))))
+            / max(1.0, float(np.max(np.abs(np.asarray(vf(T0, y, None))))))
+            for y in ys_test
+        )
+        print(f"  {case}: torch field vs equinox field, max |df| / max(1, |f|) = {f_diff:.1e}", flush=True)
+        if not f_diff <= 1e-12:
+            raise RuntimeError(f"{case}: the torch copy of the vector field disagrees with equinox ({f_diff:.1e})")
+        torch_shapes = [tuple(p.shape) for p in tmod.parameters()] + [tuple(y0.shape)]
+        jax_shapes = [tuple(x.shape) for x in jax.tree.leaves(params)] + [tuple(y0.shape)]
+        assert torch_shapes == jax_shapes, (torch_shapes, jax_shapes)
+
+        for setting in PEER_SETTINGS:
+            if setting == "rk4-const":
+                fp, fd = pds_forward("RK4", n_steps, static), dfx_forward("RK4", n_steps, static)
+                ms, label = n_steps, f"RK4, {n_steps} steps dt={DT:g}"
+                solve_kw = dict(dt0=DT, max_steps=n_steps)
+                pds_solver = pds.RK4()
+            else:
+                fp = pds_forward("Dopri5", PID_MAX_STEPS, static, dt0=None, controller=pds.PIDController(**pid))
+                fd = dfx_forward("Dopri5", PID_MAX_STEPS, static, dt0=None, controller=diffrax.PIDController(**pid))
+                ms, label = PID_MAX_STEPS, f"Dopri5, rtol={PID_RTOL:g} atol={PID_ATOL:g}"
+                solve_kw = dict(dt0=None, max_steps=PID_MAX_STEPS, controller=pds.PIDController(**pid))
+                pds_solver = pds.Dopri5()
+            cfgs = peers_mod.make_configs(spec, np.asarray(y0), setting, dt=DT, t0=T0, t1=T1, rtol=PID_RTOL,
+                                          atol=PID_ATOL, max_steps=ms, peers=mods)
+            # JAX sides: compile, one call each (also their warm-up), step counts.
+            jax_fns, compile_s, first_s, results = {}, {}, {}, {}
+            for side, f in (("pdesolve", fp), ("diffrax", fd)):
+                for what, fn in (("forward", f), ("gradient", gradient(f))):
+                    c, tc = compile_jit(fn, params, y0)
+                    t = time.perf_counter()
+                    out = jax.block_until_ready(c(params, y0))
+                    first_s[(side, what)] = time.perf_counter() - t
+                    jax_fns[(side, what)], compile_s[(side, what)] = c, tc
+                    results[(side, what)] = out
+            sol = pds.solve(pds.NeuralODEProblem(vf, y0, (T0, T1)), pds_solver, **solve_kw)
+            dsol = None
+            if setting != "rk4-const":
+                dsol = diffrax.diffeqsolve(diffrax.ODETerm(vf), diffrax.Dopri5(), T0, T1, None, y0,
+                                           stepsize_controller=diffrax.PIDController(**pid), max_steps=PID_MAX_STEPS)
+            steps = dict(
+                pdesolve=dict(steps=int(sol.stats["num_steps"]), accepted=int(sol.stats["num_accepted_steps"])),
+                diffrax=dict(steps=int(results[("diffrax", "forward")][1]),
+                             accepted=int(dsol.stats["num_accepted_steps"]) if dsol is not None
+                             else int(results[("diffrax", "forward")][1])),
+            )
+            y_ref = np.asarray(results[("pdesolve", "forward")][0])
+            g_ref = flat_grads(results[("pdesolve", "gradient")])
+            tag = f"{case}/{setting}"
+            checks.append(dict(
+                case=case, setting=setting, side="diffrax", gradient_method="backprop (RecursiveCheckpointAdjoint)",
+                y1_rel_diff=rel(np.asarray(results[("diffrax", "forward")][0]), y_ref),
+                grad_rel_diff=rel(flat_grads(results[("diffrax", "gradient")]), g_ref),
+                steps=steps["diffrax"]["steps"], accepted=steps["diffrax"]["accepted"], backward_steps=None,
+                reference="pdesolve", tolerance=PEER_FIXED_TOL if setting == "rk4-const" else PID_TOL,
+                grad_tolerance=PEER_FIXED_TOL if setting == "rk4-const" else PEER_ADAPTIVE_GRAD_TOL,
+            ))
+            checks[-1]["ok"] = bool(checks[-1]["y1_rel_diff"] <= checks[-1]["tolerance"]
+                                    and checks[-1]["grad_rel_diff"] <= checks[-1]["grad_tolerance"])
+            ref38 = None
+            if setting == "rk4-const" and "torchdiffeq" in mods:
+                f38 = lambda p, y: pds.solve(pds.NeuralODEProblem(eqx.combine(p, static), y, (T0, T1)), rk38,  # noqa: E731
+                                             dt0=DT, max_steps=n_steps).ys[-1]
+                y38 = np.asarray(jax.jit(f38)(params, y0))
+                g38 = flat_grads(jax.jit(jax.grad(lambda p, y: jnp.sum(f38(p, y) ** 2), argnums=(0, 1)))(params, y0))
+                ref38 = (y38, g38)
+            # Torch sides: one checked call each (forward + gradient, step counts), also their warm-up.
+            torch_fns, peer_cfg = {}, {}
+            for c in cfgs:
+                t = time.perf_counter()
+                r = c.check()
+                t_check = time.perf_counter() - t
+                peer_cfg[c.name] = c
+                if c.forward is not None:
+                    t = time.perf_counter()
+                    c.forward()
+                    first_s[(c.name, "forward")] = time.perf_counter() - t
+                    torch_fns[(c.name, "forward")] = c.forward
+                first_s[(c.name, "gradient")] = max(t_check - first_s.get((c.name, "forward"), 0.0), 1e-6)
+                torch_fns[(c.name, "gradient")] = c.gradient
+                adjoint = c.gradient_method == "continuous adjoint"
+                use38 = ref38 is not None and c.library == "torchdiffeq"
+                yr, gr = ref38 if use38 else (y_ref, g_ref)
+                ck = dict(
+                    case=case, setting=setting, side=c.name, gradient_method=c.gradient_method,
+                    y1_rel_diff=rel(r["y1"], y_ref), grad_rel_diff=rel(r["grads"], g_ref),
+                    steps=r["steps"], accepted=r["accepted"], backward_steps=r.get("backward_steps"),
+                    reference="pdesolve", tolerance=PEER_FIXED_TOL if setting == "rk4-const" else PID_TOL,
+                    grad_tolerance=PEER_FIXED_TOL if setting == "rk4-const" else PEER_ADAPTIVE_GRAD_TOL,
+                    grads_finite=bool(all(np.all(np.isfinite(x)) for x in r["grads"])),
+                    status=r.get("status"),
+                )
+                if use38:
+                    ck.update(reference="pdesolve ExplicitRK(3/8 tableau)", y1_rel_diff_vs_classical=ck["y1_rel_diff"],
+                              grad_rel_diff_vs_classical=ck["grad_rel_diff"], y1_rel_diff=rel(r["y1"], yr),
+                              grad_rel_diff=rel(r["grads"], gr))
+                # Continuous adjoints: the gradient is the adjoint ODE's, not the derivative of the
+                # discrete solve; its difference is reported, not checked.
+                ck["ok"] = bool(ck["y1_rel_diff"] <= ck["tolerance"] and ck["grads_finite"]
+                                and (adjoint or ck["grad_rel_diff"] <= ck["grad_tolerance"])
+                                and (setting != "rk4-const" or ck["steps"] == n_steps))
+                checks.append(ck)
+                steps[c.name] = dict(steps=r["steps"], accepted=r["accepted"], backward_steps=r.get("backward_steps"))
+            print(f"  {tag}: checked; " + ", ".join(
+                f"{k} {v['accepted']}/{v['steps']}" + (f" (+{v['backward_steps']} back)" if v.get("backward_steps") else "")
+                for k, v in steps.items()) + " steps accepted/taken", flush=True)
+            # Timing: all sides of a pass in one interleaved measurement.
+            for what in ("forward", "gradient"):
+                fns = {s: f for (s, w), f in jax_fns.items() if w == what}
+                fns.update({s: f for (s, w), f in torch_fns.items() if w == what})
+                args = {s: ((params, y0) if s in ("pdesolve", "diffrax") else ()) for s in fns}
+                timing = time_mixed(fns, args, repeats, first_s={s: first_s[(s, what)] for s in fns})
+                ms_ = {s: 1e3 * v["median_s"] for s, v in timing.items()}
+                peer_names = [s for s in fns if s not in ("pdesolve", "diffrax")]
+                fastest = min(peer_names, key=lambda s: ms_[s])
+                ratio = ms_["pdesolve"] / ms_[fastest]
+                if what == "gradient":
+                    verdict = "PASS" if ratio <= TARGET else f"MISS (+{100 * (ratio / TARGET - 1):.0f}%)"
+                else:
+                    verdict = "ok" if ratio <= TARGET else f"slower (+{100 * (ratio - 1):.0f}%)"
+                row = dict(
+                    case=case, description=CASES[case][0], setting=setting, config=label, what=what,
+                    times_ms=ms_, min_ms={s: 1e3 * v["min_s"] for s, v in timing.items()},
+                    samples=({s: len(v["times_s"]) for s, v in timing.items()}),
+                    times_s={s: v["times_s"] for s, v in timing.items()},
+                    fastest_peer=fastest, ratio_vs_fastest_peer=ratio, ratio_vs_diffrax=ms_["pdesolve"] / ms_["diffrax"],
+                    target=TARGET if what == "gradient" else None, verdict=verdict,
+                    compile_s={s: compile_s[(s, what)] for s in ("pdesolve", "diffrax")},
+                    steps=steps,
+                )
+                rows.append(row)
+                print(f"  {tag:28s} {what:9s} " + "  ".join(f"{s} {v:.3f} ms" for s, v in ms_.items())
+                      + f"  pdesolve/{fastest} {ratio:.3f}  {verdict}", flush=True)
+    info["configs"] = {
+        "pdesolve": dict(
+            rk4_const=f"pds.solve(NeuralODEProblem(f, y0, (0, 1)), pds.RK4(), dt0={DT:g}, max_steps={n_steps}) "
+                      "(RecursiveCheckpointAdjoint)",
+            dopri5_adaptive=f"pds.solve(..., pds.Dopri5(), dt0=None, controller=pds.PIDController(rtol={PID_RTOL:g}, "
+                            f"atol={PID_ATOL:g}), max_steps={PID_MAX_STEPS}) (RecursiveCheckpointAdjoint)"),
+        "diffrax": dict(
+            rk4_const=f"diffeqsolve(ODETerm(f), RK4 (AbstractERK), 0, 1, {DT:g}, y0, ConstantStepSize(), "
+                      f"max_steps={n_steps}, adjoint=RecursiveCheckpointAdjoint())",
+            dopri5_adaptive=f"diffeqsolve(ODETerm(f), Dopri5(), 0, 1, None, y0, PIDController(rtol={PID_RTOL:g}, "
+                            f"atol={PID_ATOL:g}), max_steps={PID_MAX_STEPS}, adjoint=RecursiveCheckpointAdjoint())"),
+    }
+    for setting in PEER_SETTINGS:
+        for c in peers_mod.make_configs(dict(kind="linear", rate=1.0), np.zeros(2), setting, dt=DT, t0=T0, t1=T1,
+                                        rtol=PID_RTOL, atol=PID_ATOL,
+                                        max_steps=n_steps if setting == "rk4-const" else PID_MAX_STEPS, peers=mods):
+            info["configs"].setdefault(c.name, {})[setting.replace("-", "_")] = c.config
+    return rows, checks, info
 
 
 if __name__ == "__main__":
