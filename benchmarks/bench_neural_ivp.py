@@ -96,7 +96,9 @@ def width_for(p_target, dim, n_out, depth, n_frequencies=5):
 def main(argv=None):
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--dense-20k", action="store_true", help="also run the dense solve at p ≈ 20k (~10 min, ~10 GB)")
-    parser.add_argument("--parts", default="abcdef", help="which parts to run, in this order (subset of 'abcdef'; default all)")
+    parser.add_argument("--parts", default="abcdefg", help="which parts to run, in this order (subset of 'abcdefg'; default all)")
+    parser.add_argument("--mol-wave-nodes", type=int, default=27000,
+                        help="(g) the largest node count for MethodOfLines on the paper's 3-D wave pulse (default 27000)")
     parser.add_argument("--wave-samples", type=int, default=1000, help="(b) n_samples per step (default 1000)")
     parser.add_argument("--fp-samples", type=int, default=1000, help="(c, e) n_samples per step (default 1000)")
     parser.add_argument("--fit-steps", type=int, default=1000, help="(b, c) Adam steps of the initial fit and restarts (default 1000; the solver's 2000)")
@@ -528,6 +530,64 @@ def main(argv=None):
                      "Tsit5 under PIDController(1e-8, 1e-8); no hyperviscosity")
         return dict(rows=rows)
 
+    # ============================================================== (g) MethodOfLines on the catalogue, spatial order
+    def part_g():
+        """MethodOfLines on the catalogue's time-dependent problems with d <= 3 and an exact solution, at a
+        ladder of node counts: relative L2 error at T vs the node spacing h, and the fitted slope (the
+        measured spatial order; design order 4)."""
+        from pdesolve.problems import advection, heat_disk
+
+        def disk_points(key, n):
+            r = jnp.sqrt(jax.random.uniform(key, (n,)))
+            a = 2 * jnp.pi * jax.random.uniform(jax.random.fold_in(key, 1), (n,))
+            return jnp.stack([r * jnp.cos(a), r * jnp.sin(a)], axis=1)
+
+        key = jax.random.PRNGKey(11)
+        wave_wide = 10.0
+        cases = [
+            # label, problem, test points, MethodOfLines options, controller, node ladder
+            ("heat_disk (2-D, Tsit5)", heat_disk(), disk_points(key, 4000), {},
+             pds.PIDController(rtol=1e-10, atol=1e-10), [200, 400] if quick else [200, 400, 800, 1600, 3200]),
+            ("advection (2-D, Tsit5)", advection(), jax.random.uniform(key, (4000, 2), minval=-1.0, maxval=1.0), {},
+             pds.PIDController(rtol=1e-8, atol=1e-8), [500, 1000] if quick else [1000, 2000, 4000, 8000]),
+            (f"wave3d sharpness {wave_wide:g} (3-D, Tsit5)", wave3d(T=0.5, sharpness=wave_wide),
+             jax.random.uniform(key, (4000, 3), minval=-1.0, maxval=1.0), {}, pds.PIDController(rtol=1e-8, atol=1e-8),
+             [1000, 2000] if quick else [1000, 2000, 4000, 8000]),
+            ("wave3d, the paper's pulse (3-D, Tsit5)", wave3d(T=0.5), jax.random.uniform(key, (4000, 3), minval=-1.0,
+                                                                                         maxval=1.0), {},
+             pds.PIDController(rtol=1e-8, atol=1e-8), [2000] if quick else [8000, opts.mol_wave_nodes]),
+        ]
+        rows, slopes = [], {}
+        for label, prob, X, kw, ctrl, ns in cases:
+            T = float(prob.tspan[1])
+            exact = jax.vmap(lambda x: prob.solution(x, T))(X)
+            if exact.ndim > 1:  # wave: φ, the first component
+                exact = exact[:, 0]
+            for n in ns:
+                log(f"(g) MethodOfLines {label}, {n} nodes")
+                t = time.perf_counter()
+                sol = pds.solve(prob, pds.MethodOfLines(n_nodes=n, **kw), controller=ctrl, max_steps=200_000, throw=False)
+                wall = time.perf_counter() - t
+                ok = bool(sol.successful)
+                err = None
+                if ok:
+                    got = sol(X, T)
+                    got = got[:, 0] if got.ndim > 1 else got
+                    err = float(jnp.linalg.norm(got - exact) / jnp.linalg.norm(exact))
+                rows.append(dict(problem=label, n_nodes=int(sol.stats["n_nodes"]), h=float(sol.stats["node_spacing"]),
+                                 rel_l2_error_T=err, wall_s=wall, setup_s=float(sol.stats["setup_time"]),
+                                 steps=int(sol.stats["num_steps"]), spectral_abscissa=sol.stats["spectral_abscissa"],
+                                 result="successful" if ok else str(pds.RESULTS[sol.result]).split(" (")[0]))
+                log(f"  n={n}: error {err}, h {rows[-1]['h']:.3g}, wall {wall:.1f} s, abscissa {rows[-1]['spectral_abscissa']}")
+            pts = [(r["h"], r["rel_l2_error_T"]) for r in rows if r["problem"] == label and r["rel_l2_error_T"]]
+            if len(pts) >= 2 and "paper" not in label:
+                h, e = np.log(np.array(pts)).T
+                slopes[label] = float(np.polyfit(h, e, 1)[0])
+        notes.append("(g) MethodOfLines: RBF-FD order 4 on the domains' node_set(n), h = mean nearest-node distance, "
+                     "error of φ (wave) / u at T on 4000 random test points; slope = least-squares fit of log error vs "
+                     "log h; no hyperviscosity")
+        return dict(rows=rows, slopes=slopes, design_order=4)
+
     results = {}
     prev_results = {}  # the previous run's parts (with --merge), for --wave-skip-default
     if opts.merge:
@@ -564,7 +624,7 @@ def main(argv=None):
         )
 
     # each part's results are saved as soon as it finishes (partial=True until the end)
-    fns = dict(a=part_a, b=part_b, c=part_c, d=part_d, e=part_e, f=part_f)
+    fns = dict(a=part_a, b=part_b, c=part_c, d=part_d, e=part_e, f=part_f, g=part_g)
     merged = sorted(results)
     for part in opts.parts:  # in the order given
         results[part] = fns[part]()
@@ -693,6 +753,20 @@ def main(argv=None):
                 verdicts.append(["(f) advection 2-D: NeuralIVP() vs MethodOfLines (best)",
                                  f"{first['rel_l2_error_T']:.2e} in {first['wall_s']:.0f} s vs {best['rel_l2_error_T']:.2e} "
                                  f"in {best['wall_s']:.0f} s ({best['n_nodes']} nodes)", "info", "", ""])
+    if "g" in results:
+        g = results["g"]
+        print("\n(g) MethodOfLines on the catalogue (RBF-FD order 4): error at T vs node spacing h")
+        print(format_table(
+            ["problem", "nodes", "h", "rel L2 err T", "wall s", "setup s", "steps", "spectral abscissa", "status"],
+            [[r["problem"], r["n_nodes"], f"{r['h']:.3g}",
+              f"{r['rel_l2_error_T']:.3g}" if r["rel_l2_error_T"] is not None else "n/a", fmt_s(r["wall_s"]),
+              fmt_s(r["setup_s"]), r["steps"],
+              f"{r['spectral_abscissa']:.3g}" if r["spectral_abscissa"] is not None else "n/a (> 2000 unknowns)",
+              r["result"]] for r in g["rows"]],
+        ))
+        for label, slope in g["slopes"].items():
+            verdicts.append([f"(g) MethodOfLines spatial order, {label}", f"{slope:.2f}", ">= 3.5 (design 4)", "",
+                             "PASS" if slope >= 3.5 else "MISS"])
     print("\nClaims")
     print(format_table(["claim", "measured", "target", "paper", "verdict"], verdicts))
     if notes:

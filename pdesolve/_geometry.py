@@ -401,8 +401,11 @@ class Box(AbstractDomain):
     the separation distance is ~h and the fill distance ~h * sqrt(d) / 2 away from the corners
     and ~h (2-D) or ~1.4 h (3-D) at the dropped corners and edges. Measured with 40 000 random
     probes: unit square, n = 400: separation / h = 1.05, fill distance / h = 0.99; [0,1]x[0,2]x
-    [0,1], n = 1000: 1.03 and 1.41. The node set is deterministic: ``seed`` is accepted for
-    interface compatibility and ignored.
+    [0,1], n = 1000: 1.03 and 1.41. In d >= 3 every node is then moved by up to a quarter
+    spacing per coordinate (boundary nodes within their face), seeded by ``seed``: on the exact
+    3-D grid, RBF-FD stencils of order 4 near the faces are singular or ill-conditioned (they
+    span too few planes for their polynomials). In d <= 2 the set is the exact grid and
+    ``seed`` is ignored.
     """
 
     lower: np.ndarray = eqx.field(converter=_as_float_vector("lower"))
@@ -479,7 +482,8 @@ class Box(AbstractDomain):
 
         See the class docstring for the construction and the achieved spacing ratios. At least
         3 grid points per dimension are used, so tiny ``n`` gives the minimal 3^d grid minus its
-        corners. ``seed`` is ignored (the set is deterministic). Cost O(n) memory and time.
+        corners. ``seed`` seeds the jitter in d >= 3 (deterministic for a given seed) and is
+        ignored in d <= 2. Cost O(n) memory and time.
         """
         n = _check_count(n, minimum=1)
         lower = np.asarray(self.lower, dtype=np.float64)
@@ -502,6 +506,17 @@ class Box(AbstractDomain):
         on_face = n_extreme == 1
         boundary = points[on_face]
         normals = at_upper[on_face].astype(np.float64) - at_lower[on_face].astype(np.float64)
+        if d >= 3:
+            # A 3-D tensor grid makes RBF-FD stencils near the faces span too few planes for
+            # their polynomials (order 4: 113 nodes; the local systems are singular or weights
+            # reach 1e15 times the typical size): the nodes are moved by up to a quarter
+            # spacing, inside the box and within their face for boundary nodes.
+            rng = np.random.default_rng(seed)
+            spacing = (upper - lower) / (counts - 1)
+            interior = interior + rng.uniform(-0.25, 0.25, interior.shape) * spacing
+            tangential = 1.0 - np.abs(normals)
+            boundary = np.clip(boundary + rng.uniform(-0.25, 0.25, boundary.shape) * spacing * tangential,
+                               lower, upper)
         return PointCloud(interior, boundary, normals, domain=self)
 
 

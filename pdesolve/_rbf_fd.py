@@ -70,6 +70,9 @@ _VALID_FORMS = (
 _CHUNK_BYTES = 32 * 2**20
 # A local system whose relative residual exceeds this is reported as singular.
 _RESIDUAL_TOL = 1e-8
+# A stencil whose largest weight (times radius^theta) exceeds this multiple of the node set's
+# median is ill-conditioned: rbf_fd_matrix raises rather than return wrong derivatives.
+_WEIGHT_GROWTH = 1e3
 # Two stencil nodes closer than this (relative to the stencil radius) count as duplicates.
 _DUPLICATE_TOL = 1e-12
 
@@ -599,6 +602,23 @@ def rbf_fd_matrix(
             rows = np.arange(start, min(start + chunk, n_pts))
             weights[rows] = _solve_chunk(
                 rows, points[rows], nodes, idx[rows], radius[rows], terms, exps, m
+            )
+    if n_pts > 1:
+        # Ill-conditioned stencils that still pass the residual check: weights far larger (in
+        # units of the stencil radius^-theta) than the node set's typical ones. On scattered or
+        # jittered nodes the largest is < 2x the median (measured: disk, 2-D grid, 3-D ball,
+        # Laplacian at order 4); on an exact 3-D grid near the faces up to 1e13x, with
+        # derivatives wrong by 1e11.
+        scaled = np.abs(weights).max(axis=1) * radius**theta
+        median = float(np.median(scaled))
+        worst = int(np.argmax(scaled))
+        if scaled[worst] > _WEIGHT_GROWTH * median:
+            raise ValueError(
+                f"The RBF-FD stencil of evaluation point {worst} is ill-conditioned: its largest weight "
+                f"is {scaled[worst] / median:.3g} times the node set's median (scaled by the stencil "
+                "radius), so its derivatives would be wrong. Nodes on a lattice or on a few planes "
+                "cause this (e.g. an exact 3-D tensor grid); jitter the nodes by a fraction of their "
+                "spacing, or lower `order`."
             )
     indptr = np.arange(0, n_pts * n + 1, n)
     mat = scipy.sparse.csr_matrix(

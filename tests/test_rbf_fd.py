@@ -409,3 +409,26 @@ def test_hyperlaplacian_spec_errors():
     for bad in (("hyperlaplacian",), ("hyperlaplacian", 0), ("hyperlaplacian", 1.5), ("hyperlaplacian", True)):
         with pytest.raises(ValueError, match="one int power k >= 1"):
             canonical_operator(bad)
+
+
+def test_3d_box_nodes_give_well_conditioned_stencils_and_a_lattice_is_refused():
+    """On the exact 3-D tensor grid, order-4 Laplacian stencils near the faces span too few
+    planes: the local systems are singular or their weights are up to 1e13 times the typical
+    size (derivatives wrong by 1e11 at such rows, measured). Box.node_set jitters 3-D nodes, so
+    the Laplacian is accurate at every row there; a bare lattice raises naming the cause."""
+    f = lambda X: np.sin(X[:, 0]) * np.cos(2 * X[:, 1]) * np.exp(X[:, 2] / 2)  # noqa: E731
+    cloud = pds.Box(-np.ones(3), np.ones(3)).node_set(1000)
+    D = rbf_fd_matrix(cloud.interior, cloud.points, "laplacian", order=4)
+    err = np.abs(D @ f(cloud.points) + 4.75 * f(cloud.interior))
+    assert err.max() < 0.1, err.max()  # measured 2.3e-2 (h = 0.22)
+    axis = np.linspace(-1.0, 1.0, 10)
+    lattice = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
+    lattice = lattice[np.sum(np.abs(lattice) == 1.0, axis=1) <= 1]  # edges and corners left out, as Box does
+    inner = lattice[np.all(np.abs(lattice) < 1.0, axis=1)]
+    with pytest.raises(ValueError, match="singular"):
+        rbf_fd_matrix(inner, lattice, "laplacian", order=4)
+    # a stencil that is solvable but ill-conditioned (the rows near the faces, alone)
+    bad = np.array([[1, 7, 3], [5, 7, 5]]) / 9.0  # measured: weights 1e15 at these grid points
+    near = np.concatenate([inner[np.max(np.abs(inner), axis=1) < 0.4], bad])
+    with pytest.raises(ValueError, match="ill-conditioned.*lattice"):
+        rbf_fd_matrix(near, lattice, "laplacian", order=4)
