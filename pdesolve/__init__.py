@@ -6,6 +6,20 @@
 See docs/getting-started.md.
 """
 
+import os as _os
+
+# In a source tree (a clone: `pdesolve/`, `solvers/`, `problems/` side by side at the top
+# level) the subpackages `pdesolve.solvers` and `pdesolve.problems` live next to this
+# package, not inside it; the installed wheel maps them inside (pyproject's package-dir).
+# Extending the package path to the parent directory makes `import pdesolve` work from a
+# clone's root (a script or notebook saved there) exactly as from an install.
+_here = _os.path.dirname(_os.path.abspath(__file__))
+if not _os.path.isdir(_os.path.join(_here, "solvers")) and _os.path.isfile(
+    _os.path.join(_here, _os.pardir, "solvers", "__init__.py")
+):
+    __path__.append(_os.path.normpath(_os.path.join(_here, _os.pardir)))  # noqa: F821
+del _here
+
 from ._adjoint import (
     AbstractAdjoint as AbstractAdjoint,
     DirectAdjoint as DirectAdjoint,

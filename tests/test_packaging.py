@@ -52,3 +52,20 @@ def test_wheel_installs_into_fresh_venv(tmp_path):
     out = subprocess.run([str(py), "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.skipif(not (ROOT / "solvers" / "__init__.py").exists(), reason="needs the source tree")
+def test_source_tree_imports_from_its_root(tmp_path):
+    """A script run from a clone's root imports the clone (not an install) with its
+    subpackages: `python -c 'import pdesolve'` put the tree's `pdesolve/` first on sys.path,
+    and `pdesolve.solvers` used to fail there (No module named 'pdesolve.solvers')."""
+    code = (
+        "import sys, pdesolve, pdesolve.solvers, pdesolve.problems; "
+        "assert pdesolve.__file__.startswith(sys.argv[1]), pdesolve.__file__; "
+        "assert pdesolve.solvers.__file__.startswith(sys.argv[1]), pdesolve.solvers.__file__; "
+        "assert pdesolve.solvers.RK4 is pdesolve.RK4; print('ok')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
