@@ -151,12 +151,18 @@ def test_advection_matches_exact_solution(advection_solution):
 
 def test_advection_stats(advection_solution):
     st_ = advection_solution.stats
-    n_solves = st_["cg_iterations"].size
-    assert n_solves == st_["num_fevals"] == 4 * st_["num_steps"]  # Bosh3 without FSAL reuse
+    # one θ̇ solve per stage: Bosh3 has 4 stages (no FSAL reuse), counted from the tableau
+    stages = len(pds.Bosh3().tableau.c)
+    assert st_["cg_iterations"].size == stages * st_["num_steps"] == 4 * st_["num_steps"]
     assert np.all(st_["cg_results"] == int(pds.RESULTS.successful._value))
     assert np.all(st_["cg_residuals"] <= 1e-7 * (1 + 1e-6))
     assert st_["num_accepted_steps"] + st_["num_rejected_steps"] == st_["num_steps"]
-    assert st_["fit_error"] <= st_["fit_error_adam"]
+    # the reported fit error agrees with an independent measurement of the initial fit (a
+    # grid, not the solver's random points), and is small (measured ~2e-3)
+    X = jnp.linspace(-1, 1, 401)[:, None]
+    exact0 = jax.vmap(lambda x: _exact(x, 0.0))(X)
+    rel0 = float(jnp.linalg.norm(advection_solution(X, 0.0) - exact0) / jnp.linalg.norm(exact0))
+    assert st_["fit_error"] < 1e-2 and 0.3 * st_["fit_error"] < rel0 < 3 * st_["fit_error"], (rel0, st_["fit_error"])
     assert np.all(st_["residual_history"][:, 1] < 0.05)
     assert advection_solution.ys.shape == (3, st_["num_parameters"])
 
@@ -202,12 +208,13 @@ def test_dense_memory_budget_error():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [dict(linear_solver="lu"), dict(mu=0.0), dict(rank=0), dict(cg_rtol=2.0), dict(tableau="bosh3"),
-     dict(restart="yes")],
+    "kwargs, exc, match",
+    [(dict(linear_solver="lu"), ValueError, "linear_solver"), (dict(mu=0.0), ValueError, "mu"),
+     (dict(rank=0), ValueError, "rank"), (dict(cg_rtol=2.0), ValueError, "cg_rtol"),
+     (dict(tableau="bosh3"), TypeError, "tableau"), (dict(restart="yes"), TypeError, "restart")],
 )
-def test_bad_options(kwargs):
-    with pytest.raises((ValueError, TypeError)):
+def test_bad_options(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
         pds.NeuralIVP(**kwargs)
 
 

@@ -65,7 +65,7 @@ def test_dtpinn_histories(linear_dt):
     errs, times = s["error_history"], s["time_history"]
     assert errs.shape == times.shape == s["step_history"].shape
     assert np.all(np.diff(times) >= 0) and s["step_history"][-1] == s["num_steps"]
-    assert s["best_relative_l2_error"] == errs.min() <= errs[0]
+    assert s["best_relative_l2_error"] == errs.min() < 1e-2 * errs[0]  # training cut the error 100x
     assert s["relative_l2_error"] == pytest.approx(errs[-1])
 
 
