@@ -164,7 +164,7 @@ def test_run_dtpinn(pinn_run):
     assert steps == 200
     # 200 L-BFGS steps, 200 nodes, a 20x2 network: measured 4-5e-2
     assert error < 0.15, out
-    assert 0 < residual < 2.0, out
+    assert 0 < residual < 0.4, out  # measured 0.17
     assert (tmp / "run.eqx").is_file()
 
 

@@ -178,7 +178,7 @@ def test_adam_and_user_point_cloud():
     s = sol.stats
     assert s["n_nodes"] == 250 and s["n_ghost"] == base.n_boundary
     assert s["loss_history"][-1] < 0.05 * s["loss_history"][0]
-    assert s["relative_l2_error"] < 0.5
+    assert s["relative_l2_error"] < 0.3, s["relative_l2_error"]  # measured 0.196 (300 Adam steps)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_dtpinn_steady_disk(dtpinn_sol, tmp_path):
     titles = _titles(fig)
     assert titles.count("u") == 1 and "|u - u exact|" in titles
     assert any("loss" in t for t in titles)
-    assert "DTPINN" in fig._suptitle.get_text() and "disk" in fig._suptitle.get_text()
+    assert "DTPINN" in fig.get_suptitle() and "disk" in fig.get_suptitle()
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
@@ -197,7 +197,7 @@ def _check_space_time_figure(sol):
     arr = im.get_array()
     inside = ~np.ma.getmaskarray(arr)
     np.testing.assert_allclose(arr.filled(np.nan)[inside], want.reshape(xx.shape)[inside], rtol=1e-5, atol=1e-6)
-    assert "PINN" in fig._suptitle.get_text()
+    assert "PINN" in fig.get_suptitle()
     assert any(t.startswith("training loss and test error") for t in _titles(fig))
     with pytest.raises(ValueError, match="`times`.*tspan"):
         pds.plot(sol, times=[0.5, 1.5])
@@ -218,7 +218,7 @@ def _check_neural_ivp_figure(sol):
     assert titles[:2] == ["u", "|u - u exact|"]
     assert any(t.startswith("CG iterations per solve") for t in titles)
     assert "PDE residual and error over t" in titles
-    assert "NeuralIVP" in fig._suptitle.get_text()
+    assert "NeuralIVP" in fig.get_suptitle()
     ax_u, ax_err = fig.get_axes()[:2]
     lines = [ln for ln in ax_u.get_lines() if ln.get_label().startswith("t = ")]
     assert [ln.get_label() for ln in lines] == ["t = 0", "t = 0.1", "t = 0.2"]
@@ -260,7 +260,7 @@ def test_slice_of_3d_vector_field_and_component():
     fig = pds.plot(sol, component=1, times=[0.5], resolution=21)
     (ax_u, im_u), (_ax_e, im_e) = _images(fig)
     assert ax_u.get_title() == "u[1], t = 0.5"
-    assert fig._suptitle.get_text().endswith("; slice x2 = 1")
+    assert fig.get_suptitle().endswith("; slice x2 = 1")
     xx, yy = _grid_of(im_e)
     pts = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)], axis=1)  # centre of [0, 2]
     u = np.asarray(sol(jnp.asarray(pts), 0.5))[:, 1]
@@ -284,7 +284,7 @@ def test_ode_trajectories_and_phase_plane(ode_sol, tmp_path):
     fig = pds.plot(ode_sol, path=tmp_path / "lv.png")
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes] == ["trajectories at saved times", "phase plane"]
-    assert "Dopri5" in fig._suptitle.get_text() and "accepted" in fig._suptitle.get_text()
+    assert "Dopri5" in fig.get_suptitle() and "accepted" in fig.get_suptitle()
     ys = np.asarray(ode_sol.ys)
     lines = axes[0].get_lines()
     assert [ln.get_label() for ln in lines] == ["y[0]", "y[1]"]
@@ -319,7 +319,7 @@ def test_stats_dict(dtpinn_sol, neural_ivp_like_sol):
     np.testing.assert_array_equal(err.get_xdata(), dtpinn_sol.stats["step_history"])
     assert ax.get_yscale() == "log"
     fig = pds.plot(neural_ivp_like_sol.stats, title="advection")
-    assert len(fig.get_axes()) == 3 and fig._suptitle.get_text() == "advection"
+    assert len(fig.get_axes()) == 3 and fig.get_suptitle() == "advection"
     assert "condition number over t" in _titles(fig)
 
 
