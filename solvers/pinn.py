@@ -805,10 +805,9 @@ def _test_set(problem: PDEProblem, cloud: PointCloud, n_test: int, dtype):
     ), f"{n_test} random interior + {outer.shape[0]} boundary points"
 
 
-def _error_function(problem, test_pts, dtype):
-    """``model -> relative L2 error`` against ``problem.solution`` on the test set."""
-    if problem.solution is None:
-        return None
+def _test_inputs(problem, test_pts):
+    """The network inputs of the test set (points, or points x 11 times for an evolution
+    problem) and the exact solution there, as float64 host arrays."""
     if problem.is_steady:
         inputs = test_pts
         exact = np.asarray(
@@ -821,6 +820,14 @@ def _error_function(problem, test_pts, dtype):
         tt = np.tile(ts, test_pts.shape[0])
         inputs = np.concatenate([xs, tt[:, None]], axis=1)
         exact = np.asarray(jax.vmap(problem.solution)(jnp.asarray(xs), jnp.asarray(tt)))
+    return inputs, exact
+
+
+def _error_function(problem, test_pts, dtype):
+    """``model -> relative L2 error`` against ``problem.solution`` on the test set."""
+    if problem.solution is None:
+        return None
+    inputs, exact = _test_inputs(problem, test_pts)
     exact = exact.reshape(exact.shape[0], -1)
     norm = float(np.linalg.norm(exact))
     inputs_j = jnp.asarray(inputs, dtype=dtype)
