@@ -44,7 +44,7 @@ from ._controllers import (
 )
 from ._field import AbstractField as AbstractField, Field as Field
 from ._rbf_fd import (
-    assemble as rbf_fd_assemble,
+    assemble as rbf_fd_assemble,  # noqa: F401 (public under this name)
     canonical_operator as canonical_operator,
     ghost_nodes as ghost_nodes,
     polynomial_degree as polynomial_degree,

@@ -320,7 +320,7 @@ class _Step(eqx.Module):
                 if g != 0.0:
                     w = add(w, scale(g, lam))
                 if w is not None:
-                    _, vjp_A = jax.vjp(lambda q: self.linear.apply(q, Us[i]), pA)
+                    _, vjp_A = jax.vjp(lambda q, u=Us[i]: self.linear.apply(q, u), pA)
                     pAbar = jax.tree.map(jnp.add, pAbar, vjp_A(w)[0])
             ybar = jax.tree.map(jnp.add, ybar, lam)
             for j in range(i):

@@ -42,7 +42,6 @@ import numpy as np
 import scipy.sparse
 import scipy.spatial
 
-from pdesolve._boundary import MixedBC
 from pdesolve._problems import NeuralODEProblem, PDEProblem
 from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
 from pdesolve._solution import Solution

@@ -391,7 +391,7 @@ class _VectorField(eqx.Module):
 
 
 def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
-             adjoint=ReversibleAdjoint(), record_steps=True):
+             adjoint=ReversibleAdjoint(), record_steps=True):  # noqa: B008 (an immutable equinox module)
     p, state0 = vjp_arg
     stepper = _ForwardStepper(solver, f, p)
     return integrate(
