@@ -34,6 +34,12 @@ residual `‖J θ̇ − f‖ / ‖f‖` on independent samples (`stats["residual
 the accepted steps (and the time-weighted average), NeuralIVP (3 x 100 sinusoidal) vs EDNN
 (4 x 30 tanh, dense). Paper: about 10x lower for Neural-IVP. Reduced T (the paper states none).
 
+**(g) MethodOfLines on the catalogue**: `heat_disk`, `advection`, `wave3d(sharpness=40)` and the
+paper's `wave3d()` at ladders of node counts; relative L2 error at T vs the node spacing h and
+the fitted slope (the measured spatial order, design 4), the spectral abscissa of each
+semi-discrete system (<= 2000 unknowns) and, for the wave, the largest |φ| of the free-space
+solution on the faces (how far the box problem is from exact).
+
     python benchmarks/bench_neural_ivp.py --parts bca   # full run (~45 min on 2 shared CPU cores, load ~6)
     python benchmarks/bench_neural_ivp.py --quick       # smoke run (~6 min under load ~6), tiny sizes
 
