@@ -275,13 +275,16 @@ def _solve_mol(problem, solver, *, saveat, dt0, controller, max_steps, throw, pr
     state_shape = y0.shape
     f = system if shape == () else _Flat(system, state_shape)
     y_flat = y0.reshape(-1)
-    abscissa = _spectral_abscissa(f, t0, y_flat) if solver.stability_check else None
-    if isinstance(solver.time_solver, IMEXRK):
+    t0_arr = jnp.asarray(t0, dtype)
+    imex = isinstance(solver.time_solver, IMEXRK)
+    # the semi-discrete Jacobian at t0, computed once: IMEXRK's implicit part and the stability check
+    A = _jacobian(f, t0_arr, y_flat) if imex or (solver.stability_check and y_flat.size <= _DENSE_EIG_LIMIT) else None
+    abscissa = _spectral_abscissa(A) if solver.stability_check else None
+    if imex:
         # the semi-discrete system's Jacobian at t0 as IMEXRK's implicit linear part and the
         # exact remainder f - A y as its explicit part (for a linear equation with
         # time-independent coefficients the remainder holds only boundary data and sources);
         # a field with components is integrated as one flat vector
-        A = jax.jacfwd(lambda y: f(jnp.asarray(t0, dtype), y, None))(y_flat)
         ode = NeuralODEProblem(_Remainder(f, A), y_flat, problem.tspan, linear=A)
     else:
         ode = NeuralODEProblem(system, y0, problem.tspan)
@@ -324,8 +327,9 @@ def _boundary_taper(cloud, stencils) -> np.ndarray:
         return np.ones(interior.shape[0])
     dist_b, _ = scipy.spatial.cKDTree(np.asarray(cloud.boundary)).query(interior)
     stencils = stencils.tocsr()
-    radius = np.array([np.max(np.linalg.norm(points[stencils.indices[a:b]] - x, axis=1))
-                       for x, a, b in zip(interior, stencils.indptr[:-1], stencils.indptr[1:])])
+    rows = np.repeat(np.arange(interior.shape[0]), np.diff(stencils.indptr))
+    dist = np.linalg.norm(points[stencils.indices] - interior[rows], axis=1)
+    radius = np.maximum.reduceat(dist, stencils.indptr[:-1])
     return np.clip(dist_b / radius, 0.0, 1.0) ** 2
 
 
@@ -338,16 +342,17 @@ def _node_spacing(points: np.ndarray) -> float:
 _DENSE_EIG_LIMIT = 2000
 
 
-def _spectral_abscissa(f, t0, y):
-    """max Re λ of the Jacobian of `f(t0, ·)` at `y` by a dense eigenvalue solve, or None
-    above `_DENSE_EIG_LIMIT` unknowns or under a JAX transformation (ARPACK's largest-real-part iteration did not
-    converge on these non-normal spectra in tests: 4000 nodes of 2-D advection)."""
-    if y.shape[0] > _DENSE_EIG_LIMIT:
+def _spectral_abscissa(J):
+    """max Re λ of the Jacobian `J` by a dense eigenvalue solve, or None when it was not formed
+    (above `_DENSE_EIG_LIMIT` unknowns: ARPACK's largest-real-part iteration did not converge
+    on these non-normal spectra in tests, 4000 nodes of 2-D advection) or is traced (a solve
+    under `grad`/`vmap`: no host eigenvalue solve)."""
+    if J is None or J.shape[0] > _DENSE_EIG_LIMIT:
         return None
     try:
-        J = np.asarray(_jacobian(f, jnp.asarray(t0, y.dtype), y))
+        J = np.asarray(J)
     except jax.errors.TracerArrayConversionError:
-        return None  # solved under a JAX transformation (grad, vmap): no host eigenvalue solve
+        return None
     return float(np.max(np.linalg.eigvals(J).real))
 
 
