@@ -80,6 +80,8 @@ from ._ensemble import EnsembleProblem as EnsembleProblem, ensemble_summary as e
 from ._events import Event as Event
 from ._results import RESULTS as RESULTS
 from ._saveat import SaveAt as SaveAt
+from ._solution import FieldSolution as FieldSolution
+from ._solution import ODESolution as ODESolution
 from ._solution import Solution as Solution
 from ._plot import plot as plot
 from ._solve import AbstractSolver as AbstractSolver, register as register, solve as solve

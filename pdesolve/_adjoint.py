@@ -55,7 +55,7 @@ class RecursiveCheckpointAdjoint(AbstractAdjoint):
     `jax.jvp`, `jax.jacfwd` or `jax.hessian` use `DirectAdjoint` or `ForwardMode`.
     """
 
-    checkpoints: int | None = None  # pyright: ignore
+    checkpoints: int | None = None
 
     def __check_init__(self):
         _check_checkpoints(self.checkpoints, "RecursiveCheckpointAdjoint")
@@ -131,7 +131,7 @@ class DiscreteAdjoint(AbstractAdjoint):
     `O(sqrt(max_steps))`). The default for `IMEXRK`. Reverse mode only.
     """
 
-    checkpoints: int | None = None  # pyright: ignore
+    checkpoints: int | None = None
 
     def __check_init__(self):
         _check_checkpoints(self.checkpoints, "DiscreteAdjoint")

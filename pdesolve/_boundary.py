@@ -1,8 +1,8 @@
-"""Boundary conditions ``B u = g`` on the boundary of a domain.
+"""Boundary conditions `B u = g` on the boundary of a domain.
 
-A boundary condition is a linear boundary operator ``B`` applied to a field ``u`` (see
-:mod:`pdesolve._field`) at one boundary point with outward unit normal ``n``, and a target
-``g``. Solvers use :meth:`AbstractBoundaryCondition.residual` ``B u - g`` as the boundary part of
+A boundary condition is a linear boundary operator `B` applied to a field `u` (see
+`pdesolve._field`) at one boundary point with outward unit normal `n`, and a target
+`g`. Solvers use `AbstractBoundaryCondition.residual` `B u - g` as the boundary part of
 their loss (PINNs) or as rows of their discretisation (RBF-FD).
 """
 
@@ -23,7 +23,7 @@ __all__ = ["AbstractBoundaryCondition", "Dirichlet", "MixedBC", "Neumann", "Robi
 
 
 def _check_target(g: Any) -> None:
-    """Validate a boundary target: a callable ``g(x, t)`` or a finite scalar / (k,) constant."""
+    """Validate a boundary target: a callable `g(x, t)` or a finite scalar / (k,) constant."""
     if callable(g):
         return
     try:
@@ -68,20 +68,20 @@ def _check_field(u: Any) -> None:
 
 
 class AbstractBoundaryCondition(eqx.Module):
-    """A boundary condition ``B u = g``.
+    """A boundary condition `B u = g`.
 
-    Subclasses define the boundary operator :meth:`operator` ``B`` and hold the target ``g``:
+    Subclasses define the boundary operator `operator` `B` and hold the target `g`:
     a constant (a Python number or an array of shape () or (k,) for a system) or a callable
-    ``g(x, t)`` taking ONE boundary point ``x`` of shape (d,) and the time ``t`` (``None`` for
-    steady problems — a callable used in a steady problem must accept ``t=None``), returning a
+    `g(x, t)` taking ONE boundary point `x` of shape (d,) and the time `t` (`None` for
+    steady problems — a callable used in a steady problem must accept `t=None`), returning a
     value shaped like the field's value (or broadcastable to it).
 
-    Methods:
+    **Methods:**
 
-    * ``operator(u, normal)``: ``B u`` for a field ``u`` at a boundary point with outward unit
-      normal ``normal`` (shape (d,)), shaped like ``u.value``;
-    * ``target(x, t=None)``: ``g`` at ``x``;
-    * ``residual(u, x, normal, t=None)``: ``operator(u, normal) - target(x, t)``.
+    * `operator(u, normal)`: `B u` for a field `u` at a boundary point with outward unit
+      normal `normal` (shape (d,)), shaped like `u.value`;
+    * `target(x, t=None)`: `g` at `x`;
+    * `residual(u, x, normal, t=None)`: `operator(u, normal) - target(x, t)`.
 
     All are pointwise: vmap over boundary points.
     """
@@ -90,14 +90,14 @@ class AbstractBoundaryCondition(eqx.Module):
 
     @abc.abstractmethod
     def operator(self, u: AbstractField, normal: Any) -> jax.Array:
-        """Apply the boundary operator to the field ``u`` at a point with outward normal."""
+        """Apply the boundary operator to the field `u` at a point with outward normal."""
 
     def target(self, x: Any, t: Any = None) -> jax.Array:
-        """Return ``g`` at the boundary point ``x`` (shape (d,)) and time ``t``.
+        """Return `g` at the boundary point `x` (shape (d,)) and time `t`.
 
-        A callable ``g`` is called as ``g(x, t)`` (``t`` is passed through, ``None`` for steady
+        A callable `g` is called as `g(x, t)` (`t` is passed through, `None` for steady
         problems); a constant is returned as an array of the default float dtype. Cost: one
-        call of ``g``.
+        call of `g`.
         """
         if callable(self.g):
             return jnp.asarray(self.g(x, t))
@@ -107,25 +107,27 @@ class AbstractBoundaryCondition(eqx.Module):
         return g
 
     def residual(self, u: AbstractField, x: Any, normal: Any, t: Any = None) -> jax.Array:
-        """Return ``operator(u, normal) - target(x, t)``, shaped like ``u.value``.
+        """Return `operator(u, normal) - target(x, t)`, shaped like `u.value`.
 
-        Args:
-            u: the field at the boundary point ``x``.
-            x: the boundary point, shape (d,).
-            normal: the outward unit normal at ``x``, shape (d,).
-            t: the time, or ``None`` for steady problems.
+        **Arguments:**
+
+        - `u`: the field at the boundary point `x`.
+        - `x`: the boundary point, shape (d,).
+        - `normal`: the outward unit normal at `x`, shape (d,).
+        - `t`: the time, or `None` for steady problems.
         """
         return self.operator(u, normal) - self.target(x, t)
 
 
 class Dirichlet(AbstractBoundaryCondition):
-    """The Dirichlet condition ``u = g``.
+    """The Dirichlet condition `u = g`.
 
-    Args:
-        g: the boundary value: a finite constant (scalar or shape (k,)) or a callable
-            ``g(x, t)``; default 0.
+    **Arguments:**
 
-    ``operator(u, normal) = u.value`` (the normal is ignored). Cost: one field evaluation.
+    - `g`: the boundary value: a finite constant (scalar or shape (k,)) or a callable
+      `g(x, t)`; default 0.
+
+    `operator(u, normal) = u.value` (the normal is ignored). Cost: one field evaluation.
     """
 
     g: Any = 0.0
@@ -134,19 +136,20 @@ class Dirichlet(AbstractBoundaryCondition):
         _check_target(self.g)
 
     def operator(self, u: AbstractField, normal: Any = None) -> jax.Array:
-        """Return ``u.value``; ``normal`` is accepted for a uniform interface and ignored."""
+        """Return `u.value`; `normal` is accepted for a uniform interface and ignored."""
         _check_field(u)
         return u.value
 
 
 class Neumann(AbstractBoundaryCondition):
-    """The Neumann condition ``n . grad u = g`` with ``n`` the outward unit normal.
+    """The Neumann condition `n . grad u = g` with `n` the outward unit normal.
 
-    Args:
-        g: the prescribed outward normal derivative: a finite constant (scalar or shape (k,))
-            or a callable ``g(x, t)``; default 0 (no flux).
+    **Arguments:**
 
-    ``operator(u, normal) = u.normal_derivative(normal)``. Cost: one JVP for autodiff fields.
+    - `g`: the prescribed outward normal derivative: a finite constant (scalar or shape (k,))
+      or a callable `g(x, t)`; default 0 (no flux).
+
+    `operator(u, normal) = u.normal_derivative(normal)`. Cost: one JVP for autodiff fields.
     """
 
     g: Any = 0.0
@@ -155,20 +158,21 @@ class Neumann(AbstractBoundaryCondition):
         _check_target(self.g)
 
     def operator(self, u: AbstractField, normal: Any) -> jax.Array:
-        """Return ``normal . grad u``, shaped like ``u.value``."""
+        """Return `normal . grad u`, shaped like `u.value`."""
         _check_field(u)
         return u.normal_derivative(normal)
 
 
 class Robin(AbstractBoundaryCondition):
-    """The Robin condition ``alpha n . grad u + beta u = g``.
+    """The Robin condition `alpha n . grad u + beta u = g`.
 
-    Args:
-        alpha: finite real coefficient of the outward normal derivative.
-        beta: finite real coefficient of the value; ``alpha`` and ``beta`` not both zero.
-        g: a finite constant (scalar or shape (k,)) or a callable ``g(x, t)``; default 0.
+    **Arguments:**
 
-    ``alpha = 0`` gives a (scaled) Dirichlet condition and ``beta = 0`` a (scaled) Neumann one;
+    - `alpha`: finite real coefficient of the outward normal derivative.
+    - `beta`: finite real coefficient of the value; `alpha` and `beta` not both zero.
+    - `g`: a finite constant (scalar or shape (k,)) or a callable `g(x, t)`; default 0.
+
+    `alpha = 0` gives a (scaled) Dirichlet condition and `beta = 0` a (scaled) Neumann one;
     a term whose coefficient is a concrete zero is not evaluated (so a discretisation that
     traces the operator does not see it). Cost: one value and one JVP for autodiff fields.
     """
@@ -193,7 +197,7 @@ class Robin(AbstractBoundaryCondition):
         _check_target(self.g)
 
     def operator(self, u: AbstractField, normal: Any) -> jax.Array:
-        """Return ``alpha * normal . grad u + beta * u.value``, shaped like ``u.value``."""
+        """Return `alpha * normal . grad u + beta * u.value`, shaped like `u.value`."""
         _check_field(u)
         terms = []
         if not _is_concrete_zero(self.alpha):
@@ -206,29 +210,30 @@ class Robin(AbstractBoundaryCondition):
 class MixedBC(AbstractBoundaryCondition):
     """Different conditions on different parts of the boundary.
 
-    Args:
-        pieces: a sequence of ``(where, condition)`` pairs: ``where(x) -> bool`` for one
-            boundary point ``x`` of shape (d,), or a boundary tag (an int or string, or a
-            tuple of them) of a ``PointCloud(..., boundary_tags=...)``; ``condition`` a
-            ``Dirichlet``, ``Neumann`` or ``Robin``. At each boundary point the first piece
-            whose ``where`` holds applies; every boundary point must be covered by some
-            piece (checked by the solvers on their boundary nodes, with an error naming an
-            uncovered point). Tags are resolved against the solver's node set (``on``).
+    **Arguments:**
 
-    Example: Dirichlet on the left and bottom sides of the unit square, no flux elsewhere::
+    - `pieces`: a sequence of `(where, condition)` pairs: `where(x) -> bool` for one
+      boundary point `x` of shape (d,), or a boundary tag (an int or string, or a
+      tuple of them) of a `PointCloud(..., boundary_tags=...)`; `condition` a
+      `Dirichlet`, `Neumann` or `Robin`. At each boundary point the first piece
+      whose `where` holds applies; every boundary point must be covered by some
+      piece (checked by the solvers on their boundary nodes, with an error naming an
+      uncovered point). Tags are resolved against the solver's node set (`on`).
+
+    Example: Dirichlet on the left and bottom sides of the unit square, no flux elsewhere:
 
         pds.MixedBC([(lambda x: (x[0] <= 1e-9) | (x[1] <= 1e-9), pds.Dirichlet(0.0)),
                      (lambda x: True, pds.Neumann(0.0))])
 
-    Supported by ``PINN`` (autodiff residuals per point) and ``DTPINN`` (one RBF-FD boundary
+    Supported by `PINN` (autodiff residuals per point) and `DTPINN` (one RBF-FD boundary
     matrix per operator any piece uses, over all boundary nodes, with the ghost nodes it
-    already has; each node's rows select its piece). ``NeuralIVP`` refuses it (its boundary
-    treatment is the bump factor for ``Dirichlet(0)``). Cost: every piece's residual is
+    already has; each node's rows select its piece). `NeuralIVP` refuses it (its boundary
+    treatment is the bump factor for `Dirichlet(0)`). Cost: every piece's residual is
     evaluated at every boundary point and the applicable one selected.
     """
 
     pieces: tuple
-    g: Any = None
+    g: Any  # always None (each piece holds its own target); set in __init__
 
     def __init__(self, pieces):
         try:
@@ -261,8 +266,8 @@ class MixedBC(AbstractBoundaryCondition):
         return any(_is_tags(where) for where, _ in self.pieces)
 
     def on(self, cloud: Any) -> MixedBC:
-        """This condition with its tag pieces resolved against ``cloud``'s
-        ``boundary_tags``: a tag selects exactly the boundary nodes that carry it."""
+        """This condition with its tag pieces resolved against `cloud`'s
+        `boundary_tags`: a tag selects exactly the boundary nodes that carry it."""
         if not self.uses_tags:
             return self
         tags = getattr(cloud, "boundary_tags", None)
@@ -285,8 +290,8 @@ class MixedBC(AbstractBoundaryCondition):
         return MixedBC(pieces)
 
     def piece_index(self, x: Any) -> jax.Array:
-        """The index of the piece that applies at ``x`` (the first whose ``where`` holds), or
-        ``-1`` where none does."""
+        """The index of the piece that applies at `x` (the first whose `where` holds), or
+        `-1` where none does."""
         if self.uses_tags:
             raise TypeError("This MixedBC selects by boundary tags: resolve it first with .on(point_cloud) "
                             "(the solvers do this with their node set).")
@@ -296,7 +301,7 @@ class MixedBC(AbstractBoundaryCondition):
         return index
 
     def check_covers(self, points: Any) -> None:
-        """Raise a ``ValueError`` naming an uncovered point if some of ``points`` (n, d) match
+        """Raise a `ValueError` naming an uncovered point if some of `points` (n, d) match
         no piece."""
         idx = np.asarray(jax.vmap(self.piece_index)(jnp.asarray(points)))
         if np.any(idx < 0):
@@ -308,12 +313,12 @@ class MixedBC(AbstractBoundaryCondition):
             )
 
     def operator(self, u: AbstractField, normal: Any) -> jax.Array:
-        """Not defined without the point: the operator depends on where ``x`` lies; use
-        :meth:`residual`."""
+        """Not defined without the point: the operator depends on where `x` lies; use
+        `residual`."""
         raise TypeError("MixedBC has no single boundary operator; use residual(u, x, normal, t).")
 
     def target(self, x: Any, t: Any = None) -> jax.Array:
-        """The applicable piece's target at ``x``."""
+        """The applicable piece's target at `x`."""
         i = self.piece_index(x)
         out = self.pieces[0][1].target(x, t)
         for k in range(1, len(self.pieces)):
@@ -321,7 +326,7 @@ class MixedBC(AbstractBoundaryCondition):
         return out
 
     def residual(self, u: AbstractField, x: Any, normal: Any, t: Any = None) -> jax.Array:
-        """The applicable piece's residual ``B_k u − g_k`` at ``x`` (every piece is evaluated;
+        """The applicable piece's residual `B_k u − g_k` at `x` (every piece is evaluated;
         NaN where no piece applies)."""
         i = self.piece_index(x)
         out = jnp.full_like(self.pieces[0][1].residual(u, x, normal, t), jnp.nan)
@@ -337,8 +342,8 @@ def _is_tags(where: Any) -> bool:
 
 
 class _OnNodes(eqx.Module):
-    """``where(x)``: ``x`` is one of the given boundary nodes (exactly, after casting both to
-    ``x``'s dtype: the solvers pass their own node coordinates)."""
+    """`where(x)`: `x` is one of the given boundary nodes (exactly, after casting both to
+    `x`'s dtype: the solvers pass their own node coordinates)."""
 
     nodes: np.ndarray
 
@@ -348,7 +353,7 @@ class _OnNodes(eqx.Module):
 
 
 def _is_concrete_zero(value: Any) -> bool:
-    """True if ``value`` is a concrete (non-traced) scalar equal to zero."""
+    """True if `value` is a concrete (non-traced) scalar equal to zero."""
     if isinstance(value, jax.core.Tracer):
         return False
     try:

@@ -47,7 +47,7 @@ import numpy as np
 try:  # POSIX; elsewhere runs are not locked (a warning says so)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module or None: `if fcntl is None` below
 
 _MAGIC = b"PDSCKPT 2\n"
 _OLD_MAGIC = b"PDSCKPT 1\n"
@@ -374,7 +374,7 @@ def clean_stale_temporaries(path: str) -> list[str]:
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     pattern = re.compile(re.escape(p.name) + r"\.tmp(\d+)$")
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(parent)
     except OSError:

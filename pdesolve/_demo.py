@@ -39,10 +39,9 @@ import numpy as np
 import optax
 
 import pdesolve as pds
-from pdesolve._cli import _rel_l2
-from pdesolve._cli import format_table as _table
-
-METHODS = ("Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5")
+from pdesolve._cli._metrics import _rel_l2
+from pdesolve._cli._report import format_table as _table
+from pdesolve.solvers.explicit_rk import METHOD_NAMES
 
 T_TRAIN = 10.0
 T_EXTRAP = 15.0
@@ -202,7 +201,7 @@ def main(argv=None) -> int:
         max_steps=100_000,
     )
     rows = []
-    for name in METHODS:
+    for name in METHOD_NAMES:
         method = getattr(pds, name)()
         s = pds.solve(prob, method, dt0=DT, saveat=saveat, max_steps=fixed_steps, throw=False)
         ok = bool(s.successful)

@@ -34,6 +34,7 @@ import numpy as np
 from numpy.polynomial import Polynomial
 
 from ._validation import is_concrete
+from ._time_direction import TimeDirection
 
 
 def hermite_coefficients(y0, y1, f0, f1, dt):
@@ -74,7 +75,7 @@ class DenseInterpolation(eqx.Module):
     **Fields:** `t_start`, `dt` (`(max_steps,)`, in the integrator's forward time `s`),
     `coeffs` (the state's pytree with leaves `(max_steps, q+1) + S`), `num_steps` (accepted
     steps stored; slots past it are unused), `t0`, `t_final` (the solved interval, in `s`)
-    and `sign` (`-1` for a backward solve, whose time is `t = −s`).
+    and `direction` (a `TimeDirection`: a backward solve's time is `t = −s`).
 
     `evaluate(t)` takes a scalar or an array of times and returns states with `t`'s shape
     in front; times outside the solved interval give NaN (a concrete one raises). A batched
@@ -88,10 +89,10 @@ class DenseInterpolation(eqx.Module):
     num_steps: jax.Array
     t0: jax.Array
     t_final: jax.Array
-    sign: float = eqx.field(static=True, default=1.0)
+    direction: TimeDirection = TimeDirection(False)
 
     def _one(self, t):
-        s = self.sign * t
+        s = self.direction.times(t)
         n = jnp.maximum(self.num_steps, 1)
         i = jnp.clip(jnp.searchsorted(self.t_start, s, side="right") - 1, 0, n - 1)
         h = self.dt[i]
@@ -106,7 +107,7 @@ class DenseInterpolation(eqx.Module):
         if self.t_start.ndim > 1:  # a batched solution (ensemble, vmap): every member at `t`
             return eqx.filter_vmap(lambda d: d.evaluate(t))(self)
         if is_concrete((t, self.t0, self.t_final, self.num_steps)):
-            lo, hi = sorted((self.sign * float(self.t0), self.sign * float(self.t_final)))
+            lo, hi = sorted((self.direction.times(float(self.t0)), self.direction.times(float(self.t_final))))
             tt = np.asarray(t, dtype=float)
             tol = 64 * np.finfo(tt.dtype).eps * max(abs(lo), abs(hi), hi - lo)
             if np.any(tt < lo - tol) or np.any(tt > hi + tol) or not np.all(np.isfinite(tt)):

@@ -64,8 +64,9 @@ class EnsembleProblem(eqx.Module):
                     raise ValueError(f"EnsembleProblem({name}=...) needs a leading member axis on every array.")
                 sizes.add(int(np.shape(leaf)[0]))
             if name == "y0":
-                want = jax.tree.structure(base)
-                if jax.tree.structure(batch) != want:
+                # Any: jaxlib's PyTreeDef has no type stubs, and mypy cannot compare the unresolved type.
+                want: Any = jax.tree.structure(base)
+                if want != jax.tree.structure(batch):
                     raise ValueError(f"EnsembleProblem(y0=...) must have the base y0's structure {want}.")
                 for b, y in zip(jax.tree.leaves(batch), jax.tree.leaves(base)):
                     if tuple(np.shape(b)[1:]) != tuple(np.shape(y)):

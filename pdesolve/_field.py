@@ -1,13 +1,13 @@
 """Fields: what a PDE right-hand side sees of the unknown at ONE point.
 
-A PDE is written once, pointwise, in terms of a field ``u`` at a point ``x`` of shape (d,):
+A PDE is written once, pointwise, in terms of a field `u` at a point `x` of shape (d,):
 
     def rhs(u, x, t, args):
         return args["nu"] * u.laplacian - u.value * u.partial(0)
 
-Each solver decides how ``u`` and its derivatives are computed. :class:`Field` does it by
-automatic differentiation of a function ``fn: (d,) -> () | (k,)`` (PINNs, NeuralIVP); other
-backends (for example sparse RBF-FD matrices) implement :class:`AbstractField` the same way.
+Each solver decides how `u` and its derivatives are computed. `Field` does it by
+automatic differentiation of a function `fn: (d,) -> () | (k,)` (PINNs, NeuralIVP); other
+backends (for example sparse RBF-FD matrices) implement `AbstractField` the same way.
 """
 
 from __future__ import annotations
@@ -25,24 +25,24 @@ __all__ = ["AbstractField", "Field"]
 
 
 class AbstractField(eqx.Module):
-    """The unknown of a PDE and its spatial derivatives at ONE point ``x`` of shape (d,).
+    """The unknown of a PDE and its spatial derivatives at ONE point `x` of shape (d,).
 
-    A scalar field has ``value`` of shape () ; a system of k components has shape (k,). Solvers
+    A scalar field has `value` of shape () ; a system of k components has shape (k,). Solvers
     vmap over points, so every quantity here refers to a single point.
 
-    Interface:
+    **Interface:**
 
-    * ``value``: shape () or (k,);
-    * ``grad``: (d,) or (k, d), ``grad[..., i] = du/dx_i``;
-    * ``hessian``: (d, d) or (k, d, d);
-    * ``laplacian``: () or (k,), the trace of the Hessian;
-    * ``partial(*axes)``: the mixed partial derivative d^m u / dx_{a1} ... dx_{am}, shaped like
-      ``value`` (``partial(0)`` = du/dx0, ``partial(0, 0)`` = d2u/dx0^2, ``partial(0, 1)`` mixed;
-      ``partial()`` is ``value``);
-    * ``normal_derivative(n)``: ``n . grad u`` for a vector ``n`` of shape (d,), shaped like
-      ``value``;
-    * ``u[j]``: the scalar field of component j of a system;
-    * ``dim``: d; ``shape``: the shape of ``value``.
+    * `value`: shape () or (k,);
+    * `grad`: (d,) or (k, d), `grad[..., i] = du/dx_i`;
+    * `hessian`: (d, d) or (k, d, d);
+    * `laplacian`: () or (k,), the trace of the Hessian;
+    * `partial(*axes)`: the mixed partial derivative d^m u / dx_{a1} ... dx_{am}, shaped like
+      `value` (`partial(0)` = du/dx0, `partial(0, 0)` = d2u/dx0^2, `partial(0, 1)` mixed;
+      `partial()` is `value`);
+    * `normal_derivative(n)`: `n . grad u` for a vector `n` of shape (d,), shaped like
+      `value`;
+    * `u[j]`: the scalar field of component j of a system;
+    * `dim`: d; `shape`: the shape of `value`.
     """
 
     @property
@@ -67,15 +67,15 @@ class AbstractField(eqx.Module):
 
     @abc.abstractmethod
     def partial(self, *axes: int) -> jax.Array:
-        """The partial derivative along ``axes`` (one entry per differentiation)."""
+        """The partial derivative along `axes` (one entry per differentiation)."""
 
     @abc.abstractmethod
     def normal_derivative(self, n: Any) -> jax.Array:
-        """The directional derivative ``n . grad u`` for ``n`` of shape (d,)."""
+        """The directional derivative `n . grad u` for `n` of shape (d,)."""
 
     @abc.abstractmethod
     def __getitem__(self, j: int) -> AbstractField:
-        """The scalar field of component ``j`` of a vector-valued field."""
+        """The scalar field of component `j` of a vector-valued field."""
 
     @property
     @abc.abstractmethod
@@ -85,11 +85,11 @@ class AbstractField(eqx.Module):
     @property
     @abc.abstractmethod
     def shape(self) -> tuple[int, ...]:
-        """The shape of ``value``: () or (k,)."""
+        """The shape of `value`: () or (k,)."""
 
 
 def _as_point(x: Any) -> jax.Array:
-    """Convert ``x`` to a floating jnp array (integers are promoted to the default float)."""
+    """Convert `x` to a floating jnp array (integers are promoted to the default float)."""
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.inexact):
         x = x.astype(jnp.result_type(float))
@@ -97,7 +97,7 @@ def _as_point(x: Any) -> jax.Array:
 
 
 def _directional(fn: Callable, direction: jax.Array) -> Callable:
-    """``y -> d/ds fn(y + s * direction) |_{s=0}``, one forward-mode JVP."""
+    """`y -> d/ds fn(y + s * direction) |_{s=0}`, one forward-mode JVP."""
 
     def derivative(y):
         return jax.jvp(fn, (y,), (direction,))[1]
@@ -106,7 +106,7 @@ def _directional(fn: Callable, direction: jax.Array) -> Callable:
 
 
 class _Component(eqx.Module):
-    """``y -> fn(y)[index]``: one component of a vector-valued function (a pytree if fn is)."""
+    """`y -> fn(y)[index]`: one component of a vector-valued function (a pytree if fn is)."""
 
     fn: Callable
     index: int = eqx.field(static=True)
@@ -116,30 +116,31 @@ class _Component(eqx.Module):
 
 
 class Field(AbstractField):
-    """A field defined by a function, differentiated with JAX autodiff at the point ``x``.
+    """A field defined by a function, differentiated with JAX autodiff at the point `x`.
 
-    Args:
-        fn: maps ONE point of shape (d,) to the value, shape () or (k,); usually a neural
-            network (an ``eqx.Module``) or a closure over its parameters.
-        x: the point, shape (d,). Integer arrays are promoted to the default float dtype.
+    **Arguments:**
 
-    Every quantity is computed on access, from ``fn`` at ``x`` (nothing is cached; inside
-    ``jax.jit`` each is traced once per use, and XLA removes duplicated work it can see).
-    With C the cost of one evaluation of ``fn``:
+    - `fn`: maps ONE point of shape (d,) to the value, shape () or (k,); usually a neural
+      network (an `eqx.Module`) or a closure over its parameters.
+    - `x`: the point, shape (d,). Integer arrays are promoted to the default float dtype.
 
-    * ``value``: ``fn(x)``, cost C;
-    * ``grad``: ``jax.jacfwd`` (d JVPs, batched), about 3 d C;
-    * ``hessian``: ``jax.jacfwd(jax.jacfwd(fn))``, about d^2 second-order JVPs;
-    * ``laplacian``: forward-over-forward JVPs — sum over i of the second directional
-      derivative along the unit vector e_i, ``jvp(y -> jvp(fn, y, e_i), x, e_i)``, vmapped over
-      i — about d second-order JVPs; never forms the Hessian (cheaper than ``jax.hessian`` for
+    Every quantity is computed on access, from `fn` at `x` (nothing is cached; inside
+    `jax.jit` each is traced once per use, and XLA removes duplicated work it can see).
+    With C the cost of one evaluation of `fn`:
+
+    * `value`: `fn(x)`, cost C;
+    * `grad`: `jax.jacfwd` (d JVPs, batched), about 3 d C;
+    * `hessian`: `jax.jacfwd(jax.jacfwd(fn))`, about d^2 second-order JVPs;
+    * `laplacian`: forward-over-forward JVPs — sum over i of the second directional
+      derivative along the unit vector e_i, `jvp(y -> jvp(fn, y, e_i), x, e_i)`, vmapped over
+      i — about d second-order JVPs; never forms the Hessian (cheaper than `jax.hessian` for
       training: no reverse pass, no d x d intermediate);
-    * ``partial(a1, ..., am)``: m nested JVPs along e_{a1}, ..., e_{am}, about 2^m C;
-    * ``normal_derivative(n)``: one JVP along ``n``, about 3 C.
+    * `partial(a1, ..., am)`: m nested JVPs along e_{a1}, ..., e_{am}, about 2^m C;
+    * `normal_derivative(n)`: one JVP along `n`, about 3 C.
 
-    All of them work under ``jax.jit``, ``jax.vmap`` over points (build the Field inside the
-    vmapped function) and ``jax.grad`` with respect to parameters closed over in / held by
-    ``fn``. Reference for forward-over-forward Laplacians: Griewank & Walther, *Evaluating
+    All of them work under `jax.jit`, `jax.vmap` over points (build the Field inside the
+    vmapped function) and `jax.grad` with respect to parameters closed over in / held by
+    `fn`. Reference for forward-over-forward Laplacians: Griewank & Walther, *Evaluating
     Derivatives* (SIAM 2008), ch. 13 (univariate Taylor propagation along coordinate
     directions).
     """
@@ -165,12 +166,12 @@ class Field(AbstractField):
 
     @property
     def dim(self) -> int:
-        """The spatial dimension d = ``x.shape[0]``."""
+        """The spatial dimension d = `x.shape[0]`."""
         return self.x.shape[0]
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The shape of ``value`` (found with ``jax.eval_shape``: no evaluation of ``fn``)."""
+        """The shape of `value` (found with `jax.eval_shape`: no evaluation of `fn`)."""
         out = jax.eval_shape(self.fn, self.x)
         shape = tuple(getattr(out, "shape", ()))
         if len(shape) > 1:
@@ -187,7 +188,7 @@ class Field(AbstractField):
 
     @property
     def value(self) -> jax.Array:
-        """``fn(x)``, shape () or (k,). Cost: one evaluation."""
+        """`fn(x)`, shape () or (k,). Cost: one evaluation."""
         value = jnp.asarray(self.fn(self.x))
         if value.ndim > 1:
             raise ValueError(
@@ -198,12 +199,12 @@ class Field(AbstractField):
 
     @property
     def grad(self) -> jax.Array:
-        """The gradient by ``jax.jacfwd``: shape (d,) or (k, d)."""
+        """The gradient by `jax.jacfwd`: shape (d,) or (k, d)."""
         return jax.jacfwd(self.fn)(self.x)
 
     @property
     def hessian(self) -> jax.Array:
-        """The Hessian by ``jax.jacfwd(jax.jacfwd(fn))``: shape (d, d) or (k, d, d)."""
+        """The Hessian by `jax.jacfwd(jax.jacfwd(fn))`: shape (d, d) or (k, d, d)."""
         return jax.jacfwd(jax.jacfwd(self.fn))(self.x)
 
     @property
@@ -223,13 +224,13 @@ class Field(AbstractField):
     def partial(self, *axes: int) -> jax.Array:
         """The mixed partial derivative d^m u / dx_{axes[0]} ... dx_{axes[m-1]}.
 
-        Args:
-            *axes: integers in [0, d), one per differentiation; none gives ``value``.
+        **Arguments:**
 
-        Returns:
-            An array shaped like ``value``.
+        - `*axes`: integers in [0, d), one per differentiation; none gives `value`.
 
-        Cost: m nested JVPs along unit vectors, about 2^m evaluations of ``fn``.
+        **Returns:** an array shaped like `value`.
+
+        Cost: m nested JVPs along unit vectors, about 2^m evaluations of `fn`.
         """
         d = self.dim
         for axis in axes:
@@ -250,10 +251,11 @@ class Field(AbstractField):
         return fn(self.x)
 
     def normal_derivative(self, n: Any) -> jax.Array:
-        """``n . grad u`` by one JVP along ``n`` (not normalised here), shaped like ``value``.
+        """`n . grad u` by one JVP along `n` (not normalised here), shaped like `value`.
 
-        Args:
-            n: shape (d,), usually the outward unit normal.
+        **Arguments:**
+
+        - `n`: shape (d,), usually the outward unit normal.
         """
         n = jnp.asarray(n)
         if n.shape != (self.dim,):
@@ -264,10 +266,10 @@ class Field(AbstractField):
         return _directional(self.fn, n.astype(self.x.dtype))(self.x)
 
     def __getitem__(self, j: int) -> Field:
-        """The scalar :class:`Field` of component ``j`` (negative ``j`` counts from the end).
+        """The scalar `Field` of component `j` (negative `j` counts from the end).
 
-        Raises TypeError for a scalar field or a non-integer ``j``, IndexError if ``j`` is out
-        of range (so ``for c in u`` iterates over the components).
+        Raises TypeError for a scalar field or a non-integer `j`, IndexError if `j` is out
+        of range (so `for c in u` iterates over the components).
         """
         shape = self.shape
         if not shape:

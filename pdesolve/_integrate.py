@@ -30,6 +30,7 @@ from ._dense import DenseInterpolation, hermite_coefficients
 from ._events import event_carry, event_finish, event_step
 from ._progress import ProgressMeter
 from ._results import RESULTS, is_successful
+from ._time_direction import TimeDirection
 from ._saveat import SaveAt
 from ._validation import is_concrete
 
@@ -194,9 +195,9 @@ def validate(stepper, controller, saveat, t0, t1, *, max_steps, backward):
         )
     controller.check(t0, t1)
     if saveat.ts is not None and is_concrete((saveat.ts, t0, t1)):
-        sign = -1.0 if backward else 1.0
-        ss = sign * np.asarray(saveat.ts, dtype=float)
-        s0, s1 = sign * float(t0), sign * float(t1)
+        direction = TimeDirection(backward)
+        ss = direction.times(np.asarray(saveat.ts, dtype=float))
+        s0, s1 = direction.times(float(t0)), direction.times(float(t1))
         if ss.size and (ss[0] < s0 or ss[-1] > s1 or np.any(np.diff(ss) < 0)):
             raise ValueError(
                 "SaveAt(ts=...) must lie inside tspan and be ordered in the direction of "
@@ -450,21 +451,18 @@ def integrate(
     if controller.requires_error_estimate:
         check_adaptive_dtype(y0)
     dtype = time_dtype(t0, t1)
-    sign = -1.0 if backward else 1.0
-    s0 = jnp.asarray(sign * t0, dtype)
-    s1 = jnp.asarray(sign * t1, dtype)
+    direction = TimeDirection(backward)
+    sign = direction.sign
+    s0, s1 = direction.times(t0, dtype), direction.times(t1, dtype)
 
     if mirrored_f is not None:
         fwd = mirrored_f
-    elif backward:
-        def fwd(s, y):
-            return jax.tree.map(jnp.negative, f(-s, y, args))
     else:
         def fwd(s, y):
-            return f(s, y, args)
+            return direction.field(f, s, y, args)
 
     if saveat.ts is not None:
-        save_s = sign * jnp.asarray(saveat.ts, dtype)
+        save_s = direction.times(saveat.ts, dtype)
     else:
         save_s = jnp.zeros((0,), dtype)
     n_ts = int(save_s.shape[0])
@@ -566,7 +564,7 @@ def integrate(
         outputs = {}
         if saveat.dense:
             outputs["interpolation"] = DenseInterpolation(final["dense_t"], final["dense_dt"], final["dense_c"],
-                                                          final["n_acc"], s0, final["t"], sign)
+                                                          final["n_acc"], s0, final["t"], direction)
         if events:
             outputs["events"] = event_out
             stats = dict(stats, num_events=final["ev_count"])

@@ -13,6 +13,8 @@
 A batch shares one operator, so implicit solvers factorise it once for all trajectories.
 """
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import lineax as lx
@@ -21,7 +23,9 @@ from ._validation import note_user_error
 
 
 def _same_structure(struct, tree) -> bool:
-    return jax.tree.structure(struct) == jax.tree.structure(tree) and all(
+    # Any: jaxlib's PyTreeDef has no type stubs, and mypy cannot compare the unresolved type.
+    treedef: Any = jax.tree.structure(struct)
+    return treedef == jax.tree.structure(tree) and all(
         s.shape == jnp.shape(y) for s, y in zip(jax.tree.leaves(struct), jax.tree.leaves(tree))
     )
 

@@ -33,7 +33,7 @@ def _two_norm(x):
 class NystromPreconditioner(eqx.Module):
     """A rank-ℓ randomized Nyström approximation `M ≈ U diag(Λ) Uᵀ` of an SPSD operator.
 
-    Build it with :meth:`build` (ℓ matrix-vector products with `M`, one `ℓ x ℓ` Cholesky
+    Build it with `build` (ℓ matrix-vector products with `M`, one `ℓ x ℓ` Cholesky
     factorisation and one thin SVD of a `p x ℓ` matrix: `O(ℓ · matvec + p ℓ²)` time,
     `O(p ℓ)` memory — never a `p x p` array, so it works at `p ~ 10⁵–10⁶`).
 
@@ -49,9 +49,10 @@ class NystromPreconditioner(eqx.Module):
     number is `O(1)` (Frangella et al., Theorem 5.1), so CG needs a few iterations where
     plain CG needs hundreds.
 
-    Attributes:
-        U: `(p, ℓ)` orthonormal eigenvector estimates.
-        eigenvalues: `(ℓ,)` eigenvalue estimates Λ, descending, `>= 0`.
+    **Fields:**
+
+    - `U`: `(p, ℓ)` orthonormal eigenvector estimates.
+    - `eigenvalues`: `(ℓ,)` eigenvalue estimates Λ, descending, `>= 0`.
     """
 
     U: jax.Array
@@ -61,14 +62,14 @@ class NystromPreconditioner(eqx.Module):
     def build(cls, operator: lx.AbstractLinearOperator, rank: int, *, key: jax.Array):
         """Randomized Nyström approximation of `operator` (symmetric PSD, input shape (p,)).
 
-        Args:
-            operator: a `lineax` operator on vectors of shape `(p,)`; only `mv` is used.
-            rank: ℓ, `1 <= ℓ <= p` (a static int).
-            key: PRNG key for the Gaussian test matrix.
+        **Arguments:**
 
-        Returns:
-            A `NystromPreconditioner`. Cost: ℓ operator products (vmapped), QR of a
-            `p x ℓ` matrix, Cholesky of `ℓ x ℓ`, thin SVD of `p x ℓ`.
+        - `operator`: a `lineax` operator on vectors of shape `(p,)`; only `mv` is used.
+        - `rank`: ℓ, `1 <= ℓ <= p` (a static int).
+        - `key`: PRNG key for the Gaussian test matrix.
+
+        **Returns:** a `NystromPreconditioner`. Cost: ℓ operator products (vmapped), QR of a
+        `p x ℓ` matrix, Cholesky of `ℓ x ℓ`, thin SVD of `p x ℓ`.
         """
         struct = operator.in_structure()
         if not hasattr(struct, "shape") or len(struct.shape) != 1:
@@ -149,10 +150,11 @@ class ResidualCG(lx.AbstractLinearSolver):
     loop at the last finite iterate. Vectors are single arrays. Cost per iteration: one
     product with `A`, one with the preconditioner, three inner products.
 
-    Arguments:
-        atol: absolute residual tolerance (traced values allowed).
-        max_steps: iteration cap.
-        stabilise_every: recompute the true residual every this many iterations (default 10).
+    **Arguments:**
+
+    - `atol`: absolute residual tolerance (traced values allowed).
+    - `max_steps`: iteration cap.
+    - `stabilise_every`: recompute the true residual every this many iterations (default 10).
     """
 
     atol: Any
@@ -241,19 +243,19 @@ def nystrom_cg(
     Uses `ResidualCG` (stops on the residual alone, as the reference code; lineax's `CG`
     also tests the size of its last update and over-solves these systems about twofold).
 
-    Args:
-        operator: symmetric PSD lineax operator on `(p,)`.
-        b: right-hand side `(p,)`.
-        preconditioner: a `NystromPreconditioner` or `None` (plain CG).
-        mu: absolute shift μ >= 0 (NeuralIVP passes `μ_rel · λ_1`).
-        rtol: relative residual tolerance.
-        max_steps: CG iteration cap.
-        x0: initial guess (default 0).
+    **Arguments:**
 
-    Returns:
-        `(x, info)` with `info = dict(iterations, residual (‖(A+μI)x − b‖ / ‖b‖, recomputed
-        with one extra product), result (a RESULTS member: successful, or
-        linear_solve_failed when the tolerance was not met))`.
+    - `operator`: symmetric PSD lineax operator on `(p,)`.
+    - `b`: right-hand side `(p,)`.
+    - `preconditioner`: a `NystromPreconditioner` or `None` (plain CG).
+    - `mu`: absolute shift μ >= 0 (NeuralIVP passes `μ_rel · λ_1`).
+    - `rtol`: relative residual tolerance.
+    - `max_steps`: CG iteration cap.
+    - `x0`: initial guess (default 0).
+
+    **Returns:** `(x, info)` with `info = dict(iterations, residual (‖(A+μI)x − b‖ / ‖b‖,
+    recomputed with one extra product), result (a RESULTS member: successful, or
+    linear_solve_failed when the tolerance was not met))`.
     """
     struct = jax.ShapeDtypeStruct(b.shape, b.dtype)
     mu = jnp.asarray(mu, b.dtype)

@@ -5,7 +5,7 @@ operator `L` applied to a function sampled at scattered `nodes` by a sparse matr
 holds the weights `c_k` of `L f(x_i) ~ sum_k c_k f(x_k)` over the `n` nodes nearest to
 the evaluation point `x_i` (its *stencil*). The weights come from the local saddle-point
 system of a polyharmonic spline (PHS) `phi(r) = r^m` augmented with all polynomials of total
-degree <= `ell`::
+degree <= `ell`:
 
     [ A   P ] [ c      ]   [ L phi(|x - x_j|) at x_i ]
     [ P^T 0 ] [ lambda ] = [ L p_k(x) at x_i         ]
@@ -24,15 +24,21 @@ stencil; the weights are then multiplied by `radius^(-theta)`. All stencils' sys
 solved at once with a batched `np.linalg.solve` (in chunks that bound memory).
 
 This is NumPy/SciPy host code in float64; the resulting `scipy.sparse.csr_matrix` objects
-are turned into JAX operators with :class:`pdesolve._sparse.EllMatrix`.
+are turned into JAX operators with `pdesolve._sparse.EllMatrix`.
 
-References:
-    * V. Shankar, A. Sharma, *Accelerated training of physics-informed neural networks (PINNs)
-      using meshless discretizations*, NeurIPS 2022 (section 2.2, "Ghost points").
-    * N. Flyer, B. Fornberg, V. Bayona, G. A. Barnett, *On the role of polynomials in RBF-FD
-      approximations: I. Interpolation and accuracy*, J. Comput. Phys. 321 (2016).
-    * V. Bayona, N. Flyer, B. Fornberg, G. A. Barnett, *On the role of polynomials in RBF-FD
-      approximations: II. Numerical solution of elliptic PDEs*, J. Comput. Phys. 332 (2017).
+Operator keys: `canonical_operator` turns every accepted spec into one canonical tuple
+(`VALUE`, `LAPLACIAN`, `NORMAL`, `partial_key(i)`, `partial_key(i, j)`, `robin_key(alpha,
+beta)`, `hyperlaplacian_key(k)`, defined here and nowhere else). The matrices of `assemble`
+are keyed by them, and `pdesolve._recording_field` records an equation's derivatives as them.
+
+**References:**
+
+- V. Shankar, A. Sharma, *Accelerated training of physics-informed neural networks (PINNs)
+  using meshless discretizations*, NeurIPS 2022 (section 2.2, "Ghost points").
+- N. Flyer, B. Fornberg, V. Bayona, G. A. Barnett, *On the role of polynomials in RBF-FD
+  approximations: I. Interpolation and accuracy*, J. Comput. Phys. 321 (2016).
+- V. Bayona, N. Flyer, B. Fornberg, G. A. Barnett, *On the role of polynomials in RBF-FD
+  approximations: II. Numerical solution of elliptic PDEs*, J. Comput. Phys. 332 (2017).
 """
 
 from __future__ import annotations
@@ -48,13 +54,19 @@ import scipy.sparse
 import scipy.spatial
 
 __all__ = [
+    "LAPLACIAN",
+    "NORMAL",
+    "VALUE",
     "assemble",
     "canonical_operator",
     "derivative_order",
     "ghost_nodes",
+    "hyperlaplacian_key",
+    "partial_key",
     "phs_degree",
     "polynomial_degree",
     "rbf_fd_matrix",
+    "robin_key",
     "stencil_size",
 ]
 
@@ -75,6 +87,37 @@ _RESIDUAL_TOL = 1e-8
 _WEIGHT_GROWTH = 1e6
 # Two stencil nodes closer than this (relative to the stencil radius) count as duplicates.
 _DUPLICATE_TOL = 1e-12
+
+
+# ---------------------------------------------------------------------------------------------
+# operator keys: the canonical forms of the operator specs, the only place they are spelled out
+# ---------------------------------------------------------------------------------------------
+
+VALUE: tuple = ("value",)  # interpolation: the function itself
+LAPLACIAN: tuple = ("laplacian",)
+NORMAL: tuple = ("normal",)  # outward normal derivative n . grad (boundary points)
+
+
+def partial_key(*axes: int) -> tuple:
+    """The key of `d/dx_i` (`partial_key(i)`) or `d^2/dx_i dx_j` (`partial_key(i, j)`).
+
+    The axes must already be validated ints; two are sorted (mixed partials commute), so
+    `partial_key(1, 0) == partial_key(0, 1) == ("partial", 0, 1)`.
+    """
+    if len(axes) == 2:
+        i, j = sorted(axes)
+        return ("partial", i, j)
+    return ("partial", *axes)
+
+
+def robin_key(alpha: float, beta: float) -> tuple:
+    """The key of `alpha n . grad + beta` (floats)."""
+    return ("robin", alpha, beta)
+
+
+def hyperlaplacian_key(k: int) -> tuple:
+    """The key of the `k`-th power of the Laplacian (an int `k >= 1`)."""
+    return ("hyperlaplacian", k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,16 +156,18 @@ def canonical_operator(spec: Any) -> tuple:
     `"value"` -> `("value",)`, `"laplacian"` -> `("laplacian",)`, `"normal"` ->
     `("normal",)`, `("partial", i)` -> `("partial", i)`, `("partial", i, j)` ->
     `("partial", min(i, j), max(i, j))` (mixed partials commute), `("robin", a, b)` ->
-    `("robin", float(a), float(b))`. Tuple and list forms are accepted.
+    `("robin", float(a), float(b))`, `("hyperlaplacian", k)` -> `("hyperlaplacian", int(k))`.
+    Tuple and list forms are accepted.
 
-    Args:
-        spec: an operator spec (see `rbf_fd_matrix`).
+    **Arguments:**
 
-    Returns:
-        The canonical tuple; equal operators give equal tuples, so it can key dicts.
+    - `spec`: an operator spec (see `rbf_fd_matrix`).
 
-    Raises:
-        ValueError: for an unknown spec; the message lists the valid forms.
+    **Returns:** the canonical tuple; equal operators give equal tuples, so it can key dicts.
+
+    **Raises:**
+
+    - `ValueError`: for an unknown spec; the message lists the valid forms.
     """
     if isinstance(spec, str):
         spec_t: tuple = (spec,)
@@ -133,25 +178,23 @@ def canonical_operator(spec: Any) -> tuple:
     if not spec_t or not isinstance(spec_t[0], str):
         raise _bad_operator(spec)
     name, rest = spec_t[0], spec_t[1:]
-    if name in ("value", "laplacian", "normal"):
-        if rest:
-            raise _bad_operator(spec, f'"{name}" takes no parameters')
-        return (name,)
+    for key in (VALUE, LAPLACIAN, NORMAL):
+        if name == key[0]:
+            if rest:
+                raise _bad_operator(spec, f'"{name}" takes no parameters')
+            return key
     if name == "partial":
-        if len(rest) == 1:
-            return ("partial", _as_index(rest[0], spec))
-        if len(rest) == 2:
-            i, j = sorted((_as_index(rest[0], spec), _as_index(rest[1], spec)))
-            return ("partial", i, j)
+        if len(rest) in (1, 2):
+            return partial_key(*(_as_index(axis, spec) for axis in rest))
         raise _bad_operator(spec, '"partial" takes one or two coordinate indices')
     if name == "robin":
         if len(rest) != 2:
             raise _bad_operator(spec, '"robin" takes two coefficients (alpha, beta)')
-        return ("robin", _as_coefficient(rest[0], spec), _as_coefficient(rest[1], spec))
+        return robin_key(_as_coefficient(rest[0], spec), _as_coefficient(rest[1], spec))
     if name == "hyperlaplacian":
         if len(rest) != 1 or isinstance(rest[0], bool) or not isinstance(rest[0], (int, np.integer)) or rest[0] < 1:
             raise _bad_operator(spec, '"hyperlaplacian" takes one int power k >= 1')
-        return ("hyperlaplacian", int(rest[0]))
+        return hyperlaplacian_key(int(rest[0]))
     raise _bad_operator(spec)
 
 
@@ -201,13 +244,13 @@ def polynomial_degree(order: int, derivative_order: int) -> int:
     `theta = derivative_order` derivatives to O(h^(ell + 1 - theta)) = O(h^order) for smooth
     functions (Sharma & Shankar 2022, section 2.2; Flyer et al. 2016).
 
-    Args:
-        order: the design order of accuracy p >= 1.
-        derivative_order: theta >= 0 (0: interpolation, 1: gradient/normal/Robin, 2: Laplacian
-            and second partials).
+    **Arguments:**
 
-    Returns:
-        `ell` (at least 0).
+    - `order`: the design order of accuracy p >= 1.
+    - `derivative_order`: theta >= 0 (0: interpolation, 1: gradient/normal/Robin, 2: Laplacian
+      and second partials).
+
+    **Returns:** `ell` (at least 0).
     """
     order = _check_int(order, "order", 1)
     derivative_order = _check_int(derivative_order, "derivative_order", 0)
@@ -233,14 +276,14 @@ def stencil_size(order: int, derivative_order: int, dim: int) -> int:
     polynomials of total degree <= `ell` in `d` dimensions; twice that plus one nodes make
     the local saddle-point system reliably solvable (Sharma & Shankar 2022; Bayona et al. 2017).
 
-    Args:
-        order: the design order of accuracy p >= 1.
-        derivative_order: theta >= 0, the number of derivatives in the operator.
-        dim: the spatial dimension d >= 1.
+    **Arguments:**
 
-    Returns:
-        The number of nearest nodes per stencil. Examples (d = 2, Laplacian): p = 2 -> 21,
-        p = 3 -> 31, p = 4 -> 43, p = 5 -> 57.
+    - `order`: the design order of accuracy p >= 1.
+    - `derivative_order`: theta >= 0, the number of derivatives in the operator.
+    - `dim`: the spatial dimension d >= 1.
+
+    **Returns:** the number of nearest nodes per stencil. Examples (d = 2, Laplacian): p = 2 -> 21,
+    p = 3 -> 31, p = 4 -> 43, p = 5 -> 57.
     """
     dim = _check_int(dim, "dim", 1)
     ell = polynomial_degree(order, derivative_order)
@@ -327,10 +370,12 @@ def _primitive_terms(op: tuple, d: int, normals: np.ndarray | None) -> list:
             return [(("d", op[1]), 1, 1.0)]
         return [(("dd", op[1], op[2]), 2, 1.0)]
     if name == "normal":
+        assert normals is not None  # _needs_normals(op): rbf_fd_matrix checked them
         return [(("d", i), 1, normals[:, i]) for i in range(d)]
     alpha, beta = op[1], op[2]  # robin
-    terms = []
+    terms: list[tuple[tuple, int, Any]] = []
     if alpha != 0.0:
+        assert normals is not None  # _needs_normals(op): rbf_fd_matrix checked them
         terms += [(("d", i), 1, alpha * normals[:, i]) for i in range(d)]
     if beta != 0.0 or alpha == 0.0:
         terms.append((("value",), 0, beta))
@@ -507,30 +552,31 @@ def rbf_fd_matrix(
     The weights differentiate all polynomials of degree <= `ell` exactly (to round-off), and
     the error for smooth functions on quasi-uniform nodes with spacing h is O(h^order).
 
-    Args:
-        points: (m, d) evaluation points (often the nodes themselves, or a subset of them).
-        nodes: (N, d) nodes at which the function is sampled (the matrix columns), N >= n.
-        operator: one of `"value"` (interpolation, theta = 0), `"laplacian"` (theta = 2),
-            `"normal"` (n . grad, theta = 1, needs `normals`), `("partial", i)`
-            (d/dx_i, theta = 1), `("partial", i, j)` (d^2/dx_i dx_j, theta = 2) or
-            `("robin", alpha, beta)` (alpha n . grad + beta, needs `normals` unless
-            alpha == 0; theta = 1, or 0 if alpha == 0) or `("hyperlaplacian", k)` (the
-            k-th power of the Laplacian, theta = 2k; hyperviscosity). Tuple forms
-            `("value",)` etc. are accepted too.
-        order: the design order of accuracy p >= 1 (default 4).
-        normals: (m, d) outward unit normals at `points` (unit length to 1e-6); needed by
-            "normal" and "robin" (alpha != 0), ignored otherwise.
-        stencil_size: override the stencil size n (at least the number of polynomials
-            C(ell + d, d), at most N).
+    **Arguments:**
 
-    Returns:
-        A `scipy.sparse.csr_matrix` of shape (m, N), float64, with n entries per row.
+    - `points`: (m, d) evaluation points (often the nodes themselves, or a subset of them).
+    - `nodes`: (N, d) nodes at which the function is sampled (the matrix columns), N >= n.
+    - `operator`: one of `"value"` (interpolation, theta = 0), `"laplacian"` (theta = 2),
+      `"normal"` (n . grad, theta = 1, needs `normals`), `("partial", i)`
+      (d/dx_i, theta = 1), `("partial", i, j)` (d^2/dx_i dx_j, theta = 2) or
+      `("robin", alpha, beta)` (alpha n . grad + beta, needs `normals` unless
+      alpha == 0; theta = 1, or 0 if alpha == 0) or `("hyperlaplacian", k)` (the
+      k-th power of the Laplacian, theta = 2k; hyperviscosity). Tuple forms
+      `("value",)` etc. are accepted too.
+    - `order`: the design order of accuracy p >= 1 (default 4).
+    - `normals`: (m, d) outward unit normals at `points` (unit length to 1e-6); needed by
+      `"normal"` and `"robin"` (alpha != 0), ignored otherwise.
+    - `stencil_size`: override the stencil size n (at least the number of polynomials
+      C(ell + d, d), at most N).
 
-    Raises:
-        ValueError: naming the argument, for bad shapes, non-finite input, fewer nodes
-            than the stencil needs, missing or non-unit normals, an unknown operator, duplicate
-            nodes (or otherwise singular local systems; the message names the evaluation point).
-        TypeError: for arguments of the wrong type.
+    **Returns:** a `scipy.sparse.csr_matrix` of shape (m, N), float64, with n entries per row.
+
+    **Raises:**
+
+    - `ValueError`: naming the argument, for bad shapes, non-finite input, fewer nodes
+      than the stencil needs, missing or non-unit normals, an unknown operator, duplicate
+      nodes (or otherwise singular local systems; the message names the evaluation point).
+    - `TypeError`: for arguments of the wrong type.
 
     Cost: O(m n^3) flops for the local solves (n = 43 for the 2-D Laplacian at order 4) plus
     O((N + m) log N) for the k-d tree; memory is bounded by solving the systems in chunks.
@@ -637,13 +683,13 @@ def ghost_nodes(cloud: Any, *, factor: float = 0.25) -> np.ndarray:
     one-sided, which stabilises derivative boundary conditions and lets the PDE be enforced on
     the boundary as well (Sharma & Shankar 2022, section 2.2, "Ghost points").
 
-    Args:
-        cloud: a :class:`pdesolve.PointCloud` with boundary nodes and outward unit normals
-            (e.g. `pds.Ball([0., 0.], 1.).node_set(n)`).
-        factor: offset along the normal in units of h (default 0.25, finite and > 0).
+    **Arguments:**
 
-    Returns:
-        (N_b, d) float64 array, in the order of `cloud.boundary`. Cost O(N_b d).
+    - `cloud`: a `pdesolve.PointCloud` with boundary nodes and outward unit normals
+      (e.g. `pds.Ball([0., 0.], 1.).node_set(n)`).
+    - `factor`: offset along the normal in units of h (default 0.25, finite and > 0).
+
+    **Returns:** an (N_b, d) float64 array, in the order of `cloud.boundary`. Cost O(N_b d).
     """
     for attr in ("interior", "boundary", "normals"):
         if not hasattr(cloud, attr):
@@ -712,21 +758,21 @@ def assemble(
     at the interior and boundary nodes (rows `[interior, boundary]`, N_i + N_b rows);
     boundary operators at the boundary nodes (N_b rows), with the cloud's outward normals.
 
-    Args:
-        cloud: a :class:`pdesolve.PointCloud` (interior, boundary, normals).
-        operators: operator specs for the PDE (see `rbf_fd_matrix`; not "normal" or
-            "robin", which need normals that interior nodes do not have). A single spec is
-            accepted as a list of one.
-        order: the design order of accuracy p (default 4).
-        boundary_operators: operator specs for the boundary conditions (any, including
-            "normal" and ("robin", alpha, beta)); a single spec is accepted as a list of one.
-        ghost: whether to append ghost nodes outside the boundary (default True).
+    **Arguments:**
 
-    Returns:
-        A dict with `"nodes"` (the (N_i + N_b [+ N_b], d) column nodes), `"pde"` and
-        `"boundary"` (each `{spec: csr}`, keyed by `canonical_operator` forms). With ghost nodes
-        the PDE matrices are (N_i + N_b) x (N_i + 2 N_b) and the boundary ones N_b x (N_i +
-        2 N_b) (L and B of Sharma & Shankar 2022).
+    - `cloud`: a `pdesolve.PointCloud` (interior, boundary, normals).
+    - `operators`: operator specs for the PDE (see `rbf_fd_matrix`; not `"normal"` or
+      `"robin"`, which need normals that interior nodes do not have). A single spec is
+      accepted as a list of one.
+    - `order`: the design order of accuracy p (default 4).
+    - `boundary_operators`: operator specs for the boundary conditions (any, including
+      `"normal"` and `("robin", alpha, beta)`); a single spec is accepted as a list of one.
+    - `ghost`: whether to append ghost nodes outside the boundary (default True).
+
+    **Returns:** a dict with `"nodes"` (the (N_i + N_b [+ N_b], d) column nodes), `"pde"` and
+    `"boundary"` (each `{spec: csr}`, keyed by `canonical_operator` forms). With ghost nodes
+    the PDE matrices are (N_i + N_b) x (N_i + 2 N_b) and the boundary ones N_b x (N_i +
+    2 N_b) (L and B of Sharma & Shankar 2022).
 
     Cost: one `rbf_fd_matrix` call per distinct operator.
     """

@@ -19,13 +19,13 @@ __all__ = ["SinusoidalMLP", "sinusoidal_embedding"]
 def sinusoidal_embedding(z: jax.Array, n_frequencies: int = 5, alpha: float = 1.0) -> jax.Array:
     """`γ(z) = [sin(2^k π z / 2) 2^{-α k}, cos(2^k π z / 2) 2^{-α k}]_{k=0..L}` for one point.
 
-    Args:
-        z: shape (d,), coordinates scaled to [-1, 1].
-        n_frequencies: L, the highest frequency power (the paper: 5).
-        alpha: decay α of the higher frequencies (the paper: 1).
+    **Arguments:**
 
-    Returns:
-        shape (2 (L + 1) d,). Cost O(L d).
+    - `z`: shape (d,), coordinates scaled to [-1, 1].
+    - `n_frequencies`: L, the highest frequency power (the paper: 5).
+    - `alpha`: decay α of the higher frequencies (the paper: 1).
+
+    **Returns:** shape (2 (L + 1) d,). Cost O(L d).
     """
     k = jnp.arange(n_frequencies + 1, dtype=z.dtype)
     freq = (2.0**k)[:, None] * (jnp.pi / 2) * z[None, :]  # (L+1, d)
@@ -53,27 +53,29 @@ class SinusoidalMLP(eqx.Module):
     """`u(x) = b(x) · [trunk_j(1.5 γ(z(x)))]_j`: NeuralIVP's network (Finzi et al. 2023).
 
     * `z(x) = 2 (x − lower) / (upper − lower) − 1` maps the box to `[-1, 1]^d`;
-    * `γ` is :func:`sinusoidal_embedding` (L = `n_frequencies`, decay α), scaled by
+    * `γ` is `sinusoidal_embedding` (L = `n_frequencies`, decay α), scaled by
       `embedding_scale` (the paper: 1.5);
     * one trunk per output component (an MLP with `depth` hidden layers of `width` units and
       `activation`, the paper: 3 x 100 swish) — components do not share weights;
     * with `bump=True` the output is multiplied by `b(x) = ∏_i (1 − z_i²)`, so the network
       vanishes on the box boundary: zero Dirichlet conditions hold exactly.
 
-    Args:
-        key: PRNG key for the initialisation (equinox's default `Linear` init).
-        dim: spatial dimension d.
-        lower, upper: the box corners, shape (d,).
-        n_outputs: `None` for a scalar field (output shape `()`), or k for a system
-            (output shape `(k,)`).
-        width, depth, activation, n_frequencies, alpha, embedding_scale, bump: as above.
-        dtype: parameter dtype (default: JAX's default float).
+    **Arguments:**
+
+    - `key`: PRNG key for the initialisation (equinox's default `Linear` init).
+    - `dim`: spatial dimension d.
+    - `lower`, `upper`: the box corners, shape (d,).
+    - `n_outputs`: `None` for a scalar field (output shape `()`), or k for a system
+      (output shape `(k,)`).
+    - `width`, `depth`, `activation`, `n_frequencies`, `alpha`, `embedding_scale`, `bump`: as
+      above.
+    - `dtype`: parameter dtype (default: JAX's default float).
 
     Call it on ONE point `x` of shape (d,). Cost per point: O(width² depth k + L d width k).
 
-    Head tuning: :meth:`head_design` gives the per-component design rows
+    Head tuning: `head_design` gives the per-component design rows
     `b(x) [features(x), 1]` so that the last layer can be fit by linear least squares, and
-    :meth:`with_head` installs fitted weights.
+    `with_head` installs fitted weights.
     """
 
     trunks: tuple[_Trunk, ...]
@@ -176,7 +178,9 @@ class SinusoidalMLP(eqx.Module):
         for j in range(len(self.trunks)):
             w = coefficients[j, :-1][None, :]
             b = coefficients[j, -1:]
-            model = eqx.tree_at(
-                lambda m, j=j: (m.trunks[j].head.weight, m.trunks[j].head.bias), model, (w, b)
-            )
+
+            def head(m: SinusoidalMLP, j: int = j) -> tuple:
+                return m.trunks[j].head.weight, m.trunks[j].head.bias
+
+            model = eqx.tree_at(head, model, (w, b))
         return model

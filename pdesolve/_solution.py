@@ -1,6 +1,5 @@
-"""`Solution`: the one result type of every pdesolve solver."""
+"""`Solution`, the result type of every pdesolve solver: `ODESolution` or `FieldSolution`."""
 
-from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -13,59 +12,39 @@ from ._validation import is_concrete
 
 
 class Solution(eqx.Module):
-    """What `pdesolve.solve` returns, for every solver.
+    """What `pdesolve.solve` returns, for every solver: an `ODESolution` (ODE solvers) or a
+    `FieldSolution` (PDE solvers). `isinstance(sol, pds.Solution)` holds for both.
 
-    **Fields:**
+    **Fields (both kinds):**
 
     - `ts`: saved times (see `SaveAt`), or `None` for steady problems.
     - `ys`: saved states with a leading time axis: ODE states, network parameters θ(t) for
-      NeuralIVP, final parameters for PINNs.
+      NeuralIVP, final parameters for PINNs, nodal values for MethodOfLines.
     - `stats`: dict of counters and histories: `num_steps`, `num_accepted_steps`,
       `num_rejected_steps`, `num_fevals`, and solver-specific entries (linear-solve
       iterations, restarts, loss history, wall time, ...).
     - `result`: a `RESULTS` member; `successful` is `result` being `RESULTS.successful` or
       `RESULTS.event_occurred`.
     - `problem`, `solver`: what was solved, and how.
-    - `evaluator`, `kind`: set by the solver; `kind` is `"ode"` (use `evaluate(t)`) or
-      `"field"` (call the solution at points).
     - `interpolation`: with `SaveAt(dense=True)`, the accepted steps' interpolating
-      polynomials (`pdesolve._dense.DenseInterpolation`), which `evaluate(t)` then uses;
-      otherwise `None`.
+      polynomials (`pdesolve._dense.DenseInterpolation`); otherwise `None`.
     - `events`: with `solve(..., event=...)`, what the events found (`event_time`,
       `event_state`, `event_index`, `event_times`); otherwise `None`.
 
-    **A pytree:** the arrays of `problem`, `solver` and `evaluator` are leaves and their
-    functions (vector fields, closures) static, so a `Solution` can be returned from
-    `jax.jit`- and `jax.vmap`-ed functions; under `vmap` every leaf — `result` and `stats`
-    included — has the batch axis, one entry per member.
-
-    **Evaluation:** `sol.evaluate(t)` for ODE solutions: with `SaveAt(dense=True)` the
-    dense output at a scalar or an array of times (shape `t.shape + state shape`);
-    otherwise it re-integrates from the nearest saved state at or before a scalar `t` with
-    the same solver, controller and adjoint (the solver's accuracy, a solve per call).
-    `sol(x)` / `sol(x, t)` for PDE solvers, which provide the field evaluator.
+    **A pytree:** the arrays of `problem`, `solver` and the evaluator are leaves and their
+    functions (vector fields) static, so a solution can be returned from `jax.jit`- and
+    `jax.vmap`-ed functions; under `vmap` every leaf — `result` and `stats` included — has
+    the batch axis, one entry per member.
     """
 
-    ts: Any
-    ys: Any
-    stats: dict
-    result: RESULTS
-    interpolation: Any
-    events: Any
-    _dynamic: Any
-    _static: Any = eqx.field(static=True)
-    kind: str = eqx.field(default="ode", static=True)
-
-    def __init__(self, ts, ys, stats, result, problem, solver, evaluator: Callable | None = None, kind: str = "ode",
-                 interpolation=None, events=None):
-        self.ts = ts
-        self.ys = ys
-        self.stats = stats
-        self.result = result
-        self.interpolation = interpolation
-        self.events = events
-        self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
-        self.kind = kind
+    ts: eqx.AbstractVar[Any]
+    ys: eqx.AbstractVar[Any]
+    stats: eqx.AbstractVar[dict]
+    result: eqx.AbstractVar[RESULTS]
+    interpolation: eqx.AbstractVar[Any]
+    events: eqx.AbstractVar[Any]
+    _dynamic: eqx.AbstractVar[Any]
+    _static: eqx.AbstractVar[Any]
 
     def _meta(self):
         return eqx.combine(self._dynamic, self._static)
@@ -80,6 +59,7 @@ class Solution(eqx.Module):
 
     @property
     def evaluator(self):
+        """What `evaluate(t)` (ODEs) or `sol(x, t)` (fields) calls: an equinox module."""
         return self._meta()[2]
 
     def __repr__(self):
@@ -87,7 +67,7 @@ class Solution(eqx.Module):
                  (("ts", self.ts), ("ys", self.ys), ("result", self.result), ("solver", self.solver))]
         parts.append(f"problem={type(self.problem).__name__}(...)")
         parts.append(f"stats={{{', '.join(self.stats)}}}")
-        return "Solution(" + ", ".join(parts) + ")"
+        return f"{type(self).__name__}(" + ", ".join(parts) + ")"
 
     @property
     def successful(self):
@@ -120,14 +100,37 @@ class Solution(eqx.Module):
         crossings included); `stats["num_events"]` holds the counts."""
         return self._events().times
 
+
+class ODESolution(Solution):
+    """The solution of an ODE solve (explicit RK, ReversibleRK, IMEXRK, ...).
+
+    **Evaluation:** `sol.evaluate(t)`: with `SaveAt(dense=True)` the dense output at a
+    scalar or an array of times (shape `t.shape + state shape`); otherwise it re-integrates
+    from the nearest saved state at or before a scalar `t` with the same solver,
+    controller and adjoint (the solver's accuracy, a solve per call).
+    """
+
+    ts: Any
+    ys: Any
+    stats: dict
+    result: RESULTS
+    interpolation: Any
+    events: Any
+    _dynamic: Any
+    _static: Any = eqx.field(static=True)
+
+    def __init__(self, ts, ys, stats, result, problem, solver, evaluator, interpolation=None, events=None):
+        self.ts = ts
+        self.ys = ys
+        self.stats = stats
+        self.result = result
+        self.interpolation = interpolation
+        self.events = events
+        self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
+
     def evaluate(self, t):
         """The ODE state at time `t` inside the solved interval: a scalar, or (with
         `SaveAt(dense=True)`) an array of times, giving states with `t`'s shape in front."""
-        if self.evaluator is None or self.kind != "ode":
-            raise TypeError(
-                f"{type(self.solver).__name__} solutions do not support evaluate(t); "
-                "save the times you need with SaveAt(ts=...)."
-            )
         if self.interpolation is not None:
             return self.interpolation.evaluate(t)
         if is_concrete(t) and np.ndim(t) != 0:
@@ -137,13 +140,36 @@ class Solution(eqx.Module):
             )
         return self.evaluator(self, t)
 
+
+class FieldSolution(Solution):
+    """The solution of a PDE solve (NeuralIVP, DTPINN, PINN, MethodOfLines): a field.
+
+    **Evaluation:** `sol(x)` (steady problems) or `sol(x, t)` (evolution problems) at points
+    `x` of shape `(d,)` or `(n, d)`; `t` defaults to the last saved time. For
+    `MethodOfLines` with `SaveAt(dense=True)`, `sol.interpolation` holds the nodal values'
+    dense output.
+    """
+
+    ts: Any
+    ys: Any
+    stats: dict
+    result: RESULTS
+    interpolation: Any
+    events: Any
+    _dynamic: Any
+    _static: Any = eqx.field(static=True)
+
+    def __init__(self, ts, ys, stats, result, problem, solver, evaluator, interpolation=None, events=None):
+        self.ts = ts
+        self.ys = ys
+        self.stats = stats
+        self.result = result
+        self.interpolation = interpolation
+        self.events = events
+        self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
+
     def __call__(self, x, t=None):
-        """The learned field at points `x` (`(d,)` or `(n, d)`) and time `t` (PDE solvers)."""
-        if self.evaluator is None or self.kind != "field":
-            raise TypeError(
-                f"A {type(self.solver).__name__} solution is not a field; for ODEs use "
-                "sol.evaluate(t) or sol.ys."
-            )
+        """The learned field at points `x` (`(d,)` or `(n, d)`) and time `t`."""
         return self.evaluator(self, x, t)
 
 
@@ -202,12 +228,12 @@ class _Reintegrate(eqx.Module):
 
 
 def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint=None,
-                 outputs=None) -> Solution:
-    """The `Solution` of an ODE solve: `evaluate(t)` uses the dense output when the solve
+                 outputs=None) -> ODESolution:
+    """The `ODESolution` of an ODE solve: `evaluate(t)` uses the dense output when the solve
     kept one (`outputs["interpolation"]`), else re-integrates by the same options;
     `outputs["events"]` are the events' findings."""
     outputs = outputs or {}
-    return Solution(
+    return ODESolution(
         ts=ts,
         ys=ys,
         stats=stats,
@@ -215,7 +241,6 @@ def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_st
         problem=problem,
         solver=solver,
         evaluator=_Reintegrate(controller, dt0, max_steps, adjoint),
-        kind="ode",
         interpolation=outputs.get("interpolation"),
         events=outputs.get("events"),
     )

@@ -1,18 +1,18 @@
-"""Sparse matrix products in JAX that work under ``jit`` and ``grad``.
+"""Sparse matrix products in JAX that work under `jit` and `grad`.
 
-:class:`EllMatrix` stores a sparse matrix in ELLPACK (ELL) form: every row holds the same number
-``k`` of (column, value) pairs, short rows padded with column 0 and value 0. A product is then one
-gather and one reduction, ``(vals[..., None] * u[cols]).sum(1)``, which XLA compiles to a single
+`EllMatrix` stores a sparse matrix in ELLPACK (ELL) form: every row holds the same number
+`k` of (column, value) pairs, short rows padded with column 0 and value 0. A product is then one
+gather and one reduction, `(vals[..., None] * u[cols]).sum(1)`, which XLA compiles to a single
 fused kernel; its reverse-mode derivative (a scatter-add, from JAX's VJP of the gather) needs no
 transposed copy of the matrix. RBF-FD differentiation matrices have (almost) the same number of
 nonzeros in every row (the stencil size), so ELL wastes no memory on them.
 
 Why this layout: on a 20k x 20k matrix with 30 nonzeros per row (float64, jit, CPU) the
-gather-sum takes 1.5 ms per matvec and 1.7 ms per VJP, faster than ``jax.experimental.sparse``
-BCOO (2.5-3.9 ms) and BCSR; SciPy's CSR is faster still but cannot run inside ``jit`` or be
+gather-sum takes 1.5 ms per matvec and 1.7 ms per VJP, faster than `jax.experimental.sparse`
+BCOO (2.5-3.9 ms) and BCSR; SciPy's CSR is faster still but cannot run inside `jit` or be
 differentiated.
 
-Why pass the matrix as an argument: an ``EllMatrix`` is an equinox module (a pytree of two
+Why pass the matrix as an argument: an `EllMatrix` is an equinox module (a pytree of two
 arrays), so pass it into jitted functions as an argument (or as a field of a module that is an
 argument). A large array *closed over* by a jitted function becomes an XLA constant embedded in
 the program, which makes compilation slow (XLA's constant folding took 9 s on a large closed-over
@@ -35,17 +35,18 @@ __all__ = ["EllMatrix"]
 class EllMatrix(eqx.Module):
     """A sparse matrix with a fixed number of stored entries per row (ELLPACK format).
 
-    Attributes:
-        cols: (n_rows, k) int32 column indices; padding entries use column 0.
-        vals: (n_rows, k) floating values; padding entries are 0.
-        shape: ``(n_rows, n_cols)``, static.
+    **Fields:**
 
-    ``A @ u`` (or ``A.matvec(u)``) for ``u`` of shape ``(n_cols,)`` or ``(n_cols, m, ...)``
-    returns ``(vals[..., None] * u[cols]).sum(1)`` of shape ``(n_rows,)`` / ``(n_rows, m, ...)``.
-    It is jit-able and differentiable with respect to ``u`` (the VJP is a scatter-add) and to
-    ``vals``. Cost: O(n_rows k m) flops and memory traffic.
+    - `cols`: (n_rows, k) int32 column indices; padding entries use column 0.
+    - `vals`: (n_rows, k) floating values; padding entries are 0.
+    - `shape`: `(n_rows, n_cols)`, static.
 
-    Build one from SciPy with :meth:`from_scipy`; pass it to jitted functions as an argument,
+    `A @ u` (or `A.matvec(u)`) for `u` of shape `(n_cols,)` or `(n_cols, m, ...)`
+    returns `(vals[..., None] * u[cols]).sum(1)` of shape `(n_rows,)` / `(n_rows, m, ...)`.
+    It is jit-able and differentiable with respect to `u` (the VJP is a scatter-add) and to
+    `vals`. Cost: O(n_rows k m) flops and memory traffic.
+
+    Build one from SciPy with `from_scipy`; pass it to jitted functions as an argument,
     not a closure (see the module docstring).
     """
 
@@ -82,23 +83,23 @@ class EllMatrix(eqx.Module):
 
     @classmethod
     def from_scipy(cls, mat: Any, dtype: Any = None) -> EllMatrix:
-        """Convert any SciPy sparse matrix (or a dense 2-D NumPy array) to an ``EllMatrix``.
+        """Convert any SciPy sparse matrix (or a dense 2-D NumPy array) to an `EllMatrix`.
 
-        Args:
-            mat: a ``scipy.sparse`` matrix/array of shape (n_rows, n_cols), or a dense array.
-            dtype: the value dtype; default float64 (which needs ``jax_enable_x64``). Pass
-                ``jnp.float32`` explicitly for single precision.
+        **Arguments:**
 
-        Returns:
-            An ``EllMatrix`` with k = the largest number of stored entries in a row (at least
-            1); shorter rows are padded with column 0 and value 0. Duplicate entries are summed.
+        - `mat`: a `scipy.sparse` matrix/array of shape (n_rows, n_cols), or a dense array.
+        - `dtype`: the value dtype; default float64 (which needs `jax_enable_x64`). Pass
+          `jnp.float32` explicitly for single precision.
+
+        **Returns:** an `EllMatrix` with k = the largest number of stored entries in a row (at
+        least 1); shorter rows are padded with column 0 and value 0. Duplicate entries are summed.
 
         Cost: O(nnz) on the host.
         """
         dtype = np.dtype(np.float64 if dtype is None else dtype)
         if not np.issubdtype(dtype, np.floating):
             raise TypeError(f"`dtype` must be a floating dtype, got {dtype}.")
-        if dtype == np.float64 and not jax.config.jax_enable_x64:
+        if dtype == np.float64 and not jax.config.read("jax_enable_x64"):
             raise ValueError(
                 "EllMatrix.from_scipy defaults to float64, which JAX only supports with x64 "
                 "enabled: call `jax.config.update('jax_enable_x64', True)` at startup, or pass "
@@ -131,7 +132,7 @@ class EllMatrix(eqx.Module):
         return self.vals.dtype
 
     def matvec(self, u: Any) -> jax.Array:
-        """Return ``A @ u`` for ``u`` of shape ``(n_cols,)`` or ``(n_cols, m, ...)``."""
+        """Return `A @ u` for `u` of shape `(n_cols,)` or `(n_cols, m, ...)`."""
         u = jnp.asarray(u)
         n_cols = self.shape[1]
         if u.ndim == 0 or u.shape[0] != n_cols:

@@ -13,15 +13,15 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checkpoint import check_checkpoint, computation, describe, key_description, optimizer_computation, run_lock
-from ._checkpoint import load as load_checkpoint
-from ._checkpoint import save as save_checkpoint
+from ._checkpoint import check_checkpoint, computation, describe, key_description, optimizer_computation
+from ._driver import AbstractRun, Advanced, Progress, drive
 from ._sharding import check_mesh, constrain_leading, replicate, shard_leading
 
 
@@ -145,79 +145,71 @@ def train(
                        "computation": {"loss": computation(lambda p, d: loss(eqx.combine(p, static), d),
                                                            params0, data0),
                                        "optimizer": optimizer_computation(optimizer, params0)}}
-    with run_lock(checkpoint, "train"):
-        return _train_loop(loss, optimizer, static, params, opt_state, data, key_arr, batch_size, mesh,
-                           steps, chunk, progress, checkpoint, fingerprint, wall0)
-
-
-def _train_loop(loss, optimizer, static, params, opt_state, data, key_arr, batch_size, mesh, steps, chunk,
-                progress, checkpoint, fingerprint, wall0):
-    """The loop of `train`, run while the checkpoint's lock is held."""
-    done, last_saved, resumed_from, losses, train_time = 0, -1, None, [], 0.0
-    if checkpoint is not None and checkpoint.resume:
-        step, trees, state = load_checkpoint(
-            checkpoint, kind="train", fingerprint=fingerprint,
-            templates={"params": params, "opt": opt_state, "losses": None}, state_keys=("done", "train_time"),
+    run = _TrainRun(loss, optimizer, static, params, opt_state, data, key_arr, batch_size, mesh, chunk)
+    record = drive(run, budget=steps, chunk=chunk, checkpoint=checkpoint, fingerprint=fingerprint,
+                   progress=Progress(steps) if progress else None, desc="train")
+    if record.nonfinite:
+        warnings.warn(
+            f"pdesolve.train: the loss became {run.losses[-1][-1]} at step {record.steps}; stopped. Lower the "
+            "learning rate or check the model/data for NaNs.", RuntimeWarning, stacklevel=2,
         )
-        params, opt_state = trees["params"], trees["opt"]
-        if mesh is not None:
-            params, opt_state = replicate(params, mesh), replicate(opt_state, mesh)
-        losses = [np.asarray(h) for h in trees["losses"]]
-        done, train_time = int(state["done"]), float(state["train_time"])
-        resumed_from = last_saved = step
-
-    def save_state():
-        nonlocal last_saved
-        save_checkpoint(checkpoint, kind="train", fingerprint=fingerprint, step=done,
-                        trees={"params": params, "opt": opt_state, "losses": losses},
-                        state={"done": done, "train_time": train_time})
-        last_saved = done
-
-    t_compile = time.perf_counter()
-    args = (loss, optimizer, static)
-    jax.block_until_ready(_run_chunk(*args, params, opt_state, data, jnp.asarray(done), jnp.asarray(0),
-                                     chunk, key_arr, batch_size, mesh))
-    compile_time = time.perf_counter() - t_compile
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, initial=min(done, steps), desc="train", unit="step")
-    try:
-        while done < steps:
-            n = min(chunk, steps - done)
-            if checkpoint is not None:
-                n = min(n, checkpoint.steps_to_boundary(done))
-            t0 = time.perf_counter()
-            params, opt_state, hist = _run_chunk(*args, params, opt_state, data, jnp.asarray(done),
-                                                 jnp.asarray(n), chunk, key_arr, batch_size, mesh)
-            hist = np.asarray(hist)[:n]
-            train_time += time.perf_counter() - t0
-            done += n
-            losses.append(hist)
-            if bar is not None:
-                bar.update(n)
-                bar.set_postfix(loss=f"{hist[-1]:.3e}")
-            if checkpoint is not None and checkpoint.due(done, last_saved):
-                save_state()
-            if not np.isfinite(hist[-1]):
-                warnings.warn(
-                    f"pdesolve.train: the loss became {hist[-1]} at step {done}; stopped. Lower the "
-                    "learning rate or check the model/data for NaNs.", RuntimeWarning, stacklevel=3,
-                )
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-    if checkpoint is not None and last_saved != done:
-        save_state()
     stats = {
-        "loss_history": np.concatenate(losses) if losses else np.zeros((0,)),
-        "num_steps": done,
-        "train_time": train_time,
-        "compile_time": compile_time,
+        "loss_history": np.concatenate(run.losses) if run.losses else np.zeros((0,)),
+        "num_steps": record.steps,
+        "train_time": record.run_time,
+        "compile_time": record.compile_time,
         "wall_time": time.perf_counter() - wall0,
-        "resumed_from_step": resumed_from,
+        "resumed_from_step": record.resumed_from,
     }
-    return eqx.combine(params, static), stats
+    return eqx.combine(run.params, static), stats
+
+
+class _TrainRun(AbstractRun):
+    """`train`'s optimiser steps as a long run (`pdesolve._driver`): chunks of
+    `_run_chunk`, the parameters and optimiser state checkpointed with the loss history."""
+
+    kind: ClassVar[str] = "train"
+
+    def __init__(self, loss, optimizer, static, params, opt_state, data, key, batch_size, mesh, chunk):
+        self.args = (loss, optimizer, static)
+        self.params, self.opt_state = params, opt_state
+        self.data, self.key, self.batch_size, self.mesh, self.chunk = data, key, batch_size, mesh, chunk
+        self.losses: list[np.ndarray] = []
+
+    def _chunk(self, start, n):
+        return _run_chunk(*self.args, self.params, self.opt_state, self.data, jnp.asarray(start), jnp.asarray(n),
+                          self.chunk, self.key, self.batch_size, self.mesh)
+
+    def compile(self):
+        jax.block_until_ready(self._chunk(0, 0))
+
+    def advance(self, n, record):
+        self.params, self.opt_state, hist = self._chunk(record.steps, n)
+        hist = np.asarray(hist)[:n]
+        self.losses.append(hist)
+        return Advanced(n, float(hist[-1]))
+
+    def after(self, record):
+        pass
+
+    def stopped(self):
+        return False
+
+    def position(self):
+        return float(sum(h.size for h in self.losses))
+
+    def checkpoint_trees(self):
+        return {"params": self.params, "opt": self.opt_state, "losses": self.losses}
+
+    def checkpoint_templates(self):
+        return {"params": self.params, "opt": self.opt_state, "losses": None}
+
+    def checkpoint_state(self):
+        return {}
+
+    def restore(self, trees, state):
+        del state
+        self.params, self.opt_state = trees["params"], trees["opt"]
+        if self.mesh is not None:
+            self.params, self.opt_state = replicate(self.params, self.mesh), replicate(self.opt_state, self.mesh)
+        self.losses = [np.asarray(h) for h in trees["losses"]]

@@ -245,7 +245,7 @@ def reference_solution(problem, ts, *, rtol: float = 1e-12, atol: float = 1e-14)
 
     if not isinstance(problem, pds.NeuralODEProblem):
         raise TypeError(f"reference_solution expects a NeuralODEProblem; got {type(problem).__name__}.")
-    if not jax.config.jax_enable_x64:
+    if not jax.config.read("jax_enable_x64"):
         raise RuntimeError(
             "reference_solution needs float64: call jax.config.update('jax_enable_x64', True) "
             "at the start of your program (before creating arrays)."

@@ -462,7 +462,10 @@ class SINODEMLP(eqx.Module):
 
     @property
     def size(self) -> int:
-        return self.mlp.in_size
+        n = self.mlp.in_size
+        if isinstance(n, str):  # "scalar": an MLP on scalars has no state size N
+            raise TypeError("SINODEMLP needs an MLP on states of shape (N,), not in_size='scalar'.")
+        return n
 
     def __call__(self, t, u, args=None):
         n = self.mlp.in_size

@@ -17,6 +17,7 @@ Reference: R. Sharma, V. Shankar, *Accelerated training of physics informed neur
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from pdesolve._boundary import Dirichlet, Robin
 from pdesolve._geometry import Ball
@@ -35,7 +36,7 @@ PI = jnp.pi
 
 
 def _unit_disk() -> Ball:
-    return Ball([0.0, 0.0], 1.0)
+    return Ball(np.zeros(2), 1.0)
 
 
 # -- steady manufactured solution -----------------------------------------------------------

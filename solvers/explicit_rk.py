@@ -37,44 +37,90 @@ class AbstractExplicitRK(AbstractSolver):
         return self.tableau.order
 
 
-def _doc(t: ButcherTableau, text: str) -> str:
-    err = (
-        f"Embedded error estimate of order {t.embedded_order} (usable with PIDController)."
-        if t.b_error is not None
-        else "No error estimate: use ConstantStepSize or StepTo."
-    )
-    fsal = " First-same-as-last." if t.fsal else ""
-    evals = t.stages - (1 if t.fsal else 0)
-    return (
-        f"{text}\n\nOrder {t.order}; {t.stages} stage{'s' if t.stages > 1 else ''}, {evals} "
-        f"evaluation{'s' if evals > 1 else ''} of the vector field per step. {err}{fsal}\n"
-    )
+class Euler(AbstractExplicitRK):
+    """Forward Euler method.
+
+    Order 1; 1 stage, 1 evaluation of the vector field per step. No error estimate: use
+    ConstantStepSize or StepTo.
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.EULER
 
 
-def _make(name: str, tableau: ButcherTableau, text: str):
-    cls = type(
-        name,
-        (AbstractExplicitRK,),
-        {
-            "__annotations__": {"tableau": ClassVar[ButcherTableau]},
-            "tableau": tableau,
-            "__doc__": _doc(tableau, text),
-            "__module__": __name__,
-        },
-    )
-    return cls
+class Heun(AbstractExplicitRK):
+    """Heun's method (explicit trapezoidal rule), with Euler embedded.
+
+    Order 2; 2 stages, 2 evaluations of the vector field per step. Embedded error estimate
+    of order 1 (usable with PIDController).
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.HEUN
 
 
-Euler = _make("Euler", tab.EULER, "Forward Euler method.")
-Heun = _make("Heun", tab.HEUN, "Heun's method (explicit trapezoidal rule), with Euler embedded.")
-Midpoint = _make("Midpoint", tab.MIDPOINT, "Explicit midpoint method, with Euler embedded.")
-Ralston = _make(
-    "Ralston", tab.RALSTON, "Ralston's second-order method (minimum error bound), with Euler embedded."
-)
-Bosh3 = _make("Bosh3", tab.BOSH3, "Bogacki–Shampine 3(2) method (RK23), BIT 29 (1989).")
-RK4 = _make("RK4", tab.RK4, "The classical fourth-order Runge–Kutta method.")
-Dopri5 = _make("Dopri5", tab.DOPRI5, "Dormand–Prince 5(4) method, J. Comput. Appl. Math. 6 (1980).")
-Tsit5 = _make("Tsit5", tab.TSIT5, "Tsitouras 5(4) method, Comput. Math. Appl. 62 (2011).")
+class Midpoint(AbstractExplicitRK):
+    """Explicit midpoint method, with Euler embedded.
+
+    Order 2; 2 stages, 2 evaluations of the vector field per step. Embedded error estimate
+    of order 1 (usable with PIDController).
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.MIDPOINT
+
+
+class Ralston(AbstractExplicitRK):
+    """Ralston's second-order method (minimum error bound), with Euler embedded.
+
+    Order 2; 2 stages, 2 evaluations of the vector field per step. Embedded error estimate
+    of order 1 (usable with PIDController).
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.RALSTON
+
+
+class Bosh3(AbstractExplicitRK):
+    """Bogacki–Shampine 3(2) method (RK23), BIT 29 (1989).
+
+    Order 3; 4 stages, 3 evaluations of the vector field per step. Embedded error estimate
+    of order 2 (usable with PIDController). First-same-as-last.
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.BOSH3
+
+
+class RK4(AbstractExplicitRK):
+    """The classical fourth-order Runge–Kutta method.
+
+    Order 4; 4 stages, 4 evaluations of the vector field per step. No error estimate: use
+    ConstantStepSize or StepTo.
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.RK4
+
+
+class Dopri5(AbstractExplicitRK):
+    """Dormand–Prince 5(4) method, J. Comput. Appl. Math. 6 (1980).
+
+    Order 5; 7 stages, 6 evaluations of the vector field per step. Embedded error estimate
+    of order 4 (usable with PIDController). First-same-as-last.
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.DOPRI5
+
+
+class Tsit5(AbstractExplicitRK):
+    """Tsitouras 5(4) method, Comput. Math. Appl. 62 (2011).
+
+    Order 5; 7 stages, 6 evaluations of the vector field per step. Embedded error estimate
+    of order 4 (usable with PIDController). First-same-as-last.
+    """
+
+    tableau: ClassVar[ButcherTableau] = tab.TSIT5
+
+
+#: The built-in explicit Runge–Kutta methods, lowest order first: the one list the CLI,
+#: the catalogue and the tests read.
+METHODS: tuple[type[AbstractExplicitRK], ...] = (Euler, Heun, Midpoint, Ralston, Bosh3, RK4, Dopri5, Tsit5)
+METHOD_NAMES: tuple[str, ...] = tuple(m.__name__ for m in METHODS)
 
 
 class ExplicitRK(AbstractExplicitRK):

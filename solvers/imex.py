@@ -42,6 +42,7 @@ from pdesolve._problems import NeuralODEProblem
 from pdesolve._results import RESULTS
 from pdesolve._rk import combine
 from pdesolve._solution import ode_solution
+from pdesolve._time_direction import TimeDirection
 from pdesolve._solve import AbstractSolver, register
 
 _ITERATIVE = (lx.GMRES, lx.BiCGStab, lx.CG)
@@ -150,15 +151,14 @@ class _Linear(eqx.Module):
     op_static: Any
     solver: lx.AbstractLinearSolver
     batched: bool = eqx.field(static=True)
-    sign: float = eqx.field(static=True)
+    direction: TimeDirection
     diagonals: tuple = eqx.field(static=True)
 
     def op(self, pA):
         return eqx.combine(pA, self.op_static)
 
     def apply(self, pA, u):
-        out = apply_operator(self.op(pA), self.batched, u)
-        return out if self.sign > 0 else -out
+        return self.direction.rate(apply_operator(self.op(pA), self.batched, u))
 
     @property
     def iterative(self):
@@ -169,7 +169,7 @@ class _Linear(eqx.Module):
         struct = op.in_structure()
         if self.iterative:
             ops = tuple(
-                lx.FunctionLinearOperator(lambda v, g=g: v - (self.sign * dt * g) * op.mv(v), struct)
+                lx.FunctionLinearOperator(lambda v, g=g: v - (self.direction.scale(dt * g)) * op.mv(v), struct)
                 for g in self.diagonals
             )
             return _Factors(ops, tuple(None for _ in ops), dt, jnp.array(True))
@@ -178,7 +178,7 @@ class _Linear(eqx.Module):
         a_max = jnp.max(jnp.abs(a_mat))
         ops, states, ok = [], [], jnp.array(True)
         for g in self.diagonals:
-            coeff = self.sign * dt * g
+            coeff = self.direction.scale(dt * g)
             m = lx.MatrixLinearOperator(eye - coeff * a_mat)
             st = self.solver.init(m, {})
             ops.append(m)
@@ -238,12 +238,11 @@ class _Step(eqx.Module):
     factors: _Factors
     t: Any
     dt: Any
-    sign: float = eqx.field(static=True)
+    direction: TimeDirection
 
     def G(self, t, y, p):
         vf, args = eqx.combine(p, self.g_static)
-        out = vf(self.sign * t, y, args)
-        return out if self.sign > 0 else -out
+        return self.direction.field(vf, t, y, args)
 
     def stages(self, y, p, pA, record=False):
         """Run the stages. Returns `(y_next, y_error, ok, residuals)`; with `record`, the
@@ -370,7 +369,7 @@ class _IMEXStepper(AbstractStepper):
     p: Any
     pA: Any
     pre: _Factors | None
-    sign: float = eqx.field(static=True)
+    direction: TimeDirection
     discrete: bool = eqx.field(static=True)
 
     @property
@@ -407,12 +406,12 @@ class _IMEXStepper(AbstractStepper):
         if self.discrete:
             # The adjoint accounts for A's parameters analytically; the factors are data.
             factors = _stop(self._factors(_stop(pA), dt))
-            step = _Step(self.tableau, self.g_static, self.linear, factors, _stop(t), _stop(dt), self.sign)
+            step = _Step(self.tableau, self.g_static, self.linear, factors, _stop(t), _stop(dt), self.direction)
             y_next, err, ok = _adjoint_step((y, self.p, pA), step)
             err = _stop(err)
         else:
             factors = self._factors(pA, dt)
-            step = _Step(self.tableau, self.g_static, self.linear, factors, t, dt, self.sign)
+            step = _Step(self.tableau, self.g_static, self.linear, factors, t, dt, self.direction)
             y_next, err, ok, _ = step.stages(y, self.p, pA)
         ok = ok & factors.ok
         result = RESULTS.where(ok, RESULTS.successful, RESULTS.linear_solve_failed)
@@ -445,7 +444,7 @@ def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, p
     _check_problem(problem)
     controller = resolve_controller(controller, dt0)
     t0, t1 = problem.tspan
-    probe = _IMEXStepper(solver.tableau, None, None, None, None, None, 1.0, True)
+    probe = _IMEXStepper(solver.tableau, None, None, None, None, None, TimeDirection(False), True)
     validate(probe, controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
     ts, ys, stats, result, *dense = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint,
                                          event)
@@ -457,14 +456,14 @@ def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, p
 def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint, events=()):
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
-    sign = -1.0 if problem.backward else 1.0
+    direction = TimeDirection(problem.backward)
     y0 = problem.y0
     vf = eqx.filter_closure_convert(problem.vector_field, jnp.asarray(t0, dtype), y0, problem.args)
     p, g_static = eqx.partition((vf, problem.args), eqx.is_inexact_array)
     op, batched = linear_operator(problem.linear, y0)
     pA, op_static = eqx.partition(op, eqx.is_inexact_array)
     diagonals = tuple(sorted({d for d in solver.tableau.implicit_diagonal if d != 0.0}))
-    linear = _Linear(op_static, solver.linear_solver, batched, sign, diagonals)
+    linear = _Linear(op_static, solver.linear_solver, batched, direction, diagonals)
     discrete = isinstance(adjoint, DiscreteAdjoint)
 
     pre = None
@@ -473,9 +472,9 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
         pre = linear.factorise(_stop(pA) if discrete else pA, jnp.asarray(dt0, dtype))
         if discrete:
             pre = _stop(pre)
-    stepper = _IMEXStepper(solver.tableau, g_static, linear, p, pA, pre, sign, discrete)
+    stepper = _IMEXStepper(solver.tableau, g_static, linear, p, pA, pre, direction, discrete)
 
-    step_probe = _Step(solver.tableau, g_static, linear, None, None, None, sign)
+    step_probe = _Step(solver.tableau, g_static, linear, None, None, None, direction)
 
     def rhs(s, y):
         return jax.tree.map(jnp.add, step_probe.G(s, y, p), linear.apply(pA, y))

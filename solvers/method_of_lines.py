@@ -44,7 +44,7 @@ import scipy.spatial
 
 from pdesolve._problems import NeuralODEProblem, PDEProblem
 from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
-from pdesolve._solution import Solution
+from pdesolve._solution import FieldSolution
 from pdesolve._solve import AbstractSolver, register
 from pdesolve._rbf_fd import assemble, rbf_fd_matrix
 from pdesolve._sparse import EllMatrix
@@ -304,9 +304,9 @@ def _solve_mol(problem, solver, *, saveat, dt0, controller, max_steps, throw, pr
                  n_boundary=cloud.n_boundary, operators={"pde": sorted(pde_ops), "boundary": sorted(bc_ops)},
                  setup_time=setup_time, wall_time=time.perf_counter() - t_start, node_spacing=spacing,
                  spectral_abscissa=abscissa)
-    return Solution(ts=sol.ts, ys=ys, stats=stats, result=sol.result, problem=problem, solver=solver,
+    return FieldSolution(ts=sol.ts, ys=ys, stats=stats, result=sol.result, problem=problem, solver=solver,
                     evaluator=_FieldEvaluator(system, np.asarray(cloud.points), solver.order, interpolation),
-                    kind="field", interpolation=interpolation, events=sol.events)
+                    interpolation=interpolation, events=sol.events)
 
 
 class _Unflatten(eqx.Module):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -32,14 +32,13 @@ from jax.flatten_util import ravel_pytree
 
 from pdesolve import _tableau as tab
 from pdesolve._boundary import Dirichlet
-from pdesolve._checkpoint import check_checkpoint, describe, key_description, problem_computation, run_lock
-from pdesolve._checkpoint import load as load_checkpoint
-from pdesolve._checkpoint import save as save_checkpoint
+from pdesolve._checkpoint import check_checkpoint, describe, key_description, problem_computation
 from pdesolve._compile_time import CompileTimer
 from pdesolve._controllers import (
     PIDController,
     resolve_controller,
 )
+from pdesolve._driver import AbstractRun, Advanced, Progress, drive
 from pdesolve._field import Field
 from pdesolve._flat import FlatParams
 from pdesolve._geometry import Box
@@ -54,13 +53,12 @@ from pdesolve._integrate import (
 )
 from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
 from pdesolve._problems import PDEProblem
-from pdesolve._progress import ProgressMeter
 from pdesolve._results import RESULTS
 from pdesolve._rk import RKStepper, rk_step_looped
 from pdesolve._saveat import SaveAt
 from pdesolve._sharding import check_batch, check_mesh, constrain_leading, replicate, shard_leading
 from pdesolve._sinusoidal_mlp import SinusoidalMLP
-from pdesolve._solution import Solution
+from pdesolve._solution import FieldSolution
 from pdesolve._solve import AbstractSolver, register
 from pdesolve._tableau import ButcherTableau
 from pdesolve._xla import reduce_safe_filter_jit
@@ -639,7 +637,7 @@ def _solve_neural_ivp(problem, solver, *, saveat, dt0, controller, max_steps, th
                       checkpoint=None, mesh=None):
     _check_problem(problem, solver)
     checkpoint = check_checkpoint(checkpoint, "NeuralIVP")
-    with run_lock(checkpoint, "NeuralIVP"), CompileTimer() as timer:  # lock held until the last save
+    with CompileTimer() as timer:  # (the checkpoint's lock is held by the driver)
         sol = _run(problem, solver, saveat=saveat, dt0=dt0, controller=controller, max_steps=max_steps,
                    throw=throw, progress=progress, key=key, checkpoint=checkpoint, mesh=mesh)
     sol.stats.update(compile_time=timer.seconds, num_compilations=timer.programs)
@@ -709,129 +707,18 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         dt, ctrl_state = init_controller(theta)
         dt = float(dt)
 
-    stats: dict[str, Any] = dict(
-        cg_iterations=[], cg_residuals=[], cg_results=[], restart_times=[], restart_reasons=[],
-        restart_fit_errors=[], residual_history=[], error_history=[], condition_history=[],
-        lambda_max_history=[], mu_history=[],
-    )
     # The loop state is the shared integrator's (pdesolve._integrate); saved θs are buffered in it.
     save_s = jnp.zeros((0,), dtype) if saveat.ts is None else jnp.asarray(saveat.ts, dtype).ravel()
     n_ts = int(save_s.shape[0])
     carry = initial_carry(jnp.asarray(t0, dtype), theta, jnp.asarray(0.0 if dt is None else dt, dtype), ctrl_state,
                           None, RESULTS.successful, n_ts=n_ts, dtype=dtype)
-    theta0 = theta  # saved for SaveAt(t0=True)
-    s1, steps_cap = jnp.asarray(t1, dtype), jnp.asarray(max_steps, jnp.int32)  # traced: no recompilation
-    mu_scale = 1.0  # raised by MU_RAISE when CG fails after a restart
-    restarts = 0
-    last_restart_wall = time.perf_counter()
-    restart_durations: list[float] = []
-    retried = False
-    meter = ProgressMeter(progress, "NeuralIVP")
-    token = meter.open()
-
-    def restart(reason, theta, t):
-        nonlocal restarts, last_restart_wall
-        start = time.perf_counter()
-        current = net.model(theta)
-        fresh = solver.model if solver.model is not None else _default_model(problem, solver, jax.random.fold_in(key_init, restarts + 1))
-        refit, _, err = _fit(solver, problem, fresh, current, jax.random.fold_in(key_fit, restarts + 1))
-        new_theta, _ = ravel_pytree(eqx.partition(refit, eqx.is_inexact_array)[0])
-        restarts += 1
-        duration = time.perf_counter() - start
-        restart_durations.append(duration)
-        last_restart_wall = time.perf_counter()
-        stats["restart_times"].append(t)
-        stats["restart_reasons"].append(reason)
-        stats["restart_fit_errors"].append(err)
-        return new_theta
-
-    last_saved = -1
-    resumed_from = None
-    wall_before = 0.0
-    _UNSAVED = ("result", "token", "step")  # rebuilt on resume (a saved run is resumed as running)
-
-    def n_attempts():
-        return int(carry["n_acc"]) + int(carry["n_rej"])
-
-    def save_state():
-        nonlocal last_saved
-        state = dict(
-            restarts=restarts, mu_scale=mu_scale, retried=retried, stats=stats, restart_durations=restart_durations,
-            fit_error_adam=fit_error_adam, fit_error=fit_error, wall_time=wall_before + time.perf_counter() - wall0,
-        )
-        loop = {k: v for k, v in carry.items() if k not in _UNSAVED}
-        save_checkpoint(checkpoint, kind="neural_ivp", fingerprint=fingerprint, step=n_attempts(),
-                        trees=dict(loop=loop, theta0=theta0), state=state)
-        last_saved = n_attempts()
-
-    if resuming:
-        template = {k: v for k, v in carry.items() if k not in _UNSAVED}
-        step, trees, state = load_checkpoint(
-            checkpoint, kind="neural_ivp", fingerprint=fingerprint,
-            templates=dict(loop=template, theta0=theta0),
-            state_keys=("restarts", "mu_scale", "retried", "stats", "restart_durations", "fit_error_adam",
-                        "fit_error", "wall_time"),
-        )
-        carry = dict(carry, **trees["loop"])
-        theta0 = trees["theta0"]
-        restarts, retried, mu_scale = int(state["restarts"]), bool(state["retried"]), float(state["mu_scale"])
-        stats = {name: list(value) for name, value in state["stats"].items()}
-        restart_durations = list(state["restart_durations"])
-        fit_error_adam, fit_error = state["fit_error_adam"], state["fit_error"]
-        wall_before = float(state["wall_time"])
-        resumed_from = last_saved = step
-        token = meter.update(token, (float(carry["t"]) - t0) / (t1 - t0))
-
-    running = (float(carry["t"]) < t1 or int(carry["save_idx"]) < n_ts) and n_attempts() < max_steps
-    while running:
-        if checkpoint is not None and checkpoint.due(n_attempts(), last_saved):
-            save_state()
-        carry, info = _attempt_step(solver, problem, net, controller, _place(carry, mesh), save_s, s1, key_loop,
-                                    jnp.asarray(mu_scale, dtype), steps_cap, mesh)
-        info = jax.device_get(info)
-        running = bool(info["running"])
-        if bool(info["zero"]):  # a save-only iteration
-            continue
-        stage = info["stage"]
-        stats["cg_iterations"].extend(int(i) for i in stage["iterations"])
-        stats["cg_residuals"].extend(float(r) for r in stage["residual"])
-        stats["cg_results"].extend(int(r) for r in stage["result"])
-        t = float(info["t"])
-        if bool(info["linear_failed"]):  # rejected with linear_solve_failed: repair and retry, or stop
-            can_restart = solver.restart is not None and restarts < solver.restart.max_restarts
-            if can_restart and not retried:
-                carry = dict(carry, y=restart("cg_failed", carry["y"], t))
-                retried = True
-            elif solver.mu * mu_scale * MU_RAISE <= MU_CEILING:  # CG cannot meet the tolerance at this μ
-                mu_scale *= MU_RAISE
-                stats["mu_history"].append((t, solver.mu * mu_scale))
-                retried = False
-            else:
-                break
-            carry = dict(carry, result=RESULTS.successful)
-            running = int(info["n_steps"]) < max_steps
-            continue
-        if bool(info["taken"]):
-            stats["residual_history"].append((t, float(info["residual"])))
-            if problem.solution is not None:
-                stats["error_history"].append((t, float(info["error"])))
-            stats["condition_history"].append((t, float(info["condition"])))
-            stats["lambda_max_history"].append((t, float(info["lambda_max"])))
-            t_new = float(info["t_new"])
-            token = meter.update(token, (t_new - t0) / (t1 - t0))
-            retried = False
-            if running and solver.restart is not None and restarts < solver.restart.max_restarts and t_new < t1:
-                avg = float(np.mean(restart_durations)) if restart_durations else 0.0
-                reason = solver.restart.reason(
-                    int(np.max(stage["iterations"])), float(info["condition"]),
-                    time.perf_counter() - last_restart_wall, avg,
-                )
-                if reason is not None:
-                    carry = dict(carry, y=restart(reason, carry["y"], t_new))
-    meter.close(token)
-    n_att = n_attempts()
-    if checkpoint is not None and last_saved != n_att:
-        save_state()
+    s1 = jnp.asarray(t1, dtype)
+    run = _NeuralIVPRun(solver, problem, net, controller, carry, save_s, key_loop, key_init, key_fit, max_steps,
+                        mesh, fit_error_adam, fit_error, wall0)
+    record = drive(run, budget=max_steps, chunk=1, checkpoint=checkpoint, fingerprint=fingerprint,
+                   progress=Progress(100.0, "%") if progress else None, desc="NeuralIVP")
+    carry, stats, theta0, mu_scale = run.carry, run.stats, run.theta0, run.mu_scale
+    fit_error_adam, fit_error = run.fit_error_adam, run.fit_error
     result = final_result(carry, s1, n_ts)
     theta, t = carry["y"], float(carry["t"])
     ts, ys = saved_output(saveat, t0, theta0, carry, n_ts, dtype)
@@ -848,28 +735,172 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
         stats[name] = np.asarray(stats[name], dtype=int)
     stats["cg_residuals"] = np.asarray(stats["cg_residuals"], dtype=float)
     stats.update(
-        num_steps=n_att,
+        num_steps=record.steps,
         num_accepted_steps=int(carry["n_acc"]),
         num_rejected_steps=int(carry["n_rej"]),
         num_fevals=int(stats["cg_iterations"].size),
-        restarts=restarts,
+        restarts=run.restarts,
         fit_error_adam=fit_error_adam,
         fit_error=fit_error,
         num_parameters=p,
         n_samples=solver.n_samples,
         model=net.model(theta),
         t_final=t,
-        wall_time=wall_before + time.perf_counter() - wall0,
-        resumed_from_step=resumed_from,
+        wall_time=run.wall_time(),
+        resumed_from_step=record.resumed_from,
     )
     if throw and result != RESULTS.successful:
         raise RuntimeError(
             f"NeuralIVP stopped at t={t:.6g} of {t1:.6g}: {RESULTS[result]}"
         )
-    return Solution(
+    return FieldSolution(
         ts=ts, ys=ys, stats=stats, result=result, problem=problem, solver=solver,
-        evaluator=_field_evaluator(net), kind="field",
+        evaluator=_field_evaluator(net),
     )
+
+
+_UNSAVED = ("result", "token", "step")  # loop entries rebuilt on resume (a saved run is resumed as running)
+
+
+class _NeuralIVPRun(AbstractRun):
+    """NeuralIVP's parameter ODE as a long run (`pdesolve._driver`): each `advance` is one
+    iteration of the shared integrator's step (`_attempt_step`), followed on the host by the
+    solver's repairs — a refit (restart) after a failed θ̇ solve or when the
+    `RestartPolicy` asks, or a larger μ — and the per-step diagnostics. A step is an
+    attempt (accepted or rejected); save-only iterations take none."""
+
+    kind: ClassVar[str] = "neural_ivp"
+
+    def __init__(self, solver, problem, net, controller, carry, save_s, key_loop, key_init, key_fit, max_steps,
+                 mesh, fit_error_adam, fit_error, wall0):
+        self.solver, self.problem, self.net, self.controller = solver, problem, net, controller
+        self.carry, self.save_s, self.mesh = carry, save_s, mesh
+        self.key_loop, self.key_init, self.key_fit = key_loop, key_init, key_fit
+        self.dtype = carry["y"].dtype
+        self.t0, self.t1 = (float(s) for s in problem.tspan)
+        self.s1 = jnp.asarray(self.t1, self.dtype)
+        self.steps_cap = jnp.asarray(max_steps, jnp.int32)  # traced: no recompilation
+        self.max_steps = max_steps
+        self.theta0 = carry["y"]  # saved for SaveAt(t0=True)
+        self.fit_error_adam, self.fit_error = fit_error_adam, fit_error
+        self.wall0, self.wall_before = wall0, 0.0
+        self.mu_scale = 1.0  # raised by MU_RAISE when CG fails after a restart
+        self.restarts, self.retried = 0, False
+        self.restart_durations: list[float] = []
+        self.last_restart_wall = time.perf_counter()
+        self.stats: dict[str, Any] = dict(
+            cg_iterations=[], cg_residuals=[], cg_results=[], restart_times=[], restart_reasons=[],
+            restart_fit_errors=[], residual_history=[], error_history=[], condition_history=[],
+            lambda_max_history=[], mu_history=[],
+        )
+        n_ts = int(save_s.shape[0])
+        self.running = (float(carry["t"]) < self.t1 or int(carry["save_idx"]) < n_ts) and self._attempts() < max_steps
+
+    def _attempts(self):
+        return int(self.carry["n_acc"]) + int(self.carry["n_rej"])
+
+    def wall_time(self):
+        return self.wall_before + time.perf_counter() - self.wall0
+
+    def _restart(self, reason, t):
+        """Refit a fresh network to the current field; returns its θ."""
+        solver, problem = self.solver, self.problem
+        start = time.perf_counter()
+        current = self.net.model(self.carry["y"])
+        n = self.restarts + 1
+        fresh = solver.model if solver.model is not None else _default_model(
+            problem, solver, jax.random.fold_in(self.key_init, n))
+        refit, _, err = _fit(solver, problem, fresh, current, jax.random.fold_in(self.key_fit, n))
+        new_theta, _ = ravel_pytree(eqx.partition(refit, eqx.is_inexact_array)[0])
+        self.restarts = n
+        self.restart_durations.append(time.perf_counter() - start)
+        self.last_restart_wall = time.perf_counter()
+        self.stats["restart_times"].append(t)
+        self.stats["restart_reasons"].append(reason)
+        self.stats["restart_fit_errors"].append(err)
+        return new_theta
+
+    def compile(self):
+        pass  # compiled by the first step; NeuralIVP times compilation with a CompileTimer
+
+    def advance(self, n, record):
+        del n, record
+        solver, stats, before = self.solver, self.stats, self._attempts()
+        self.carry, info = _attempt_step(solver, self.problem, self.net, self.controller, _place(self.carry, self.mesh),
+                                         self.save_s, self.s1, self.key_loop, jnp.asarray(self.mu_scale, self.dtype),
+                                         self.steps_cap, self.mesh)
+        info = jax.device_get(info)
+        self.running = bool(info["running"])
+        taken = self._attempts() - before
+        if bool(info["zero"]):  # a save-only iteration
+            return Advanced(taken)
+        stage = info["stage"]
+        stats["cg_iterations"].extend(int(i) for i in stage["iterations"])
+        stats["cg_residuals"].extend(float(r) for r in stage["residual"])
+        stats["cg_results"].extend(int(r) for r in stage["result"])
+        t = float(info["t"])
+        can_restart = solver.restart is not None and self.restarts < solver.restart.max_restarts
+        if bool(info["linear_failed"]):  # rejected with linear_solve_failed: repair and retry, or stop
+            if can_restart and not self.retried:
+                self.carry = dict(self.carry, y=self._restart("cg_failed", t))
+                self.retried = True
+            elif solver.mu * self.mu_scale * MU_RAISE <= MU_CEILING:  # CG cannot meet the tolerance at this μ
+                self.mu_scale *= MU_RAISE
+                stats["mu_history"].append((t, solver.mu * self.mu_scale))
+                self.retried = False
+            else:
+                self.running = False
+                return Advanced(taken)
+            self.carry = dict(self.carry, result=RESULTS.successful)
+            self.running = int(info["n_steps"]) < self.max_steps
+            return Advanced(taken)
+        if bool(info["taken"]):
+            stats["residual_history"].append((t, float(info["residual"])))
+            if self.problem.solution is not None:
+                stats["error_history"].append((t, float(info["error"])))
+            stats["condition_history"].append((t, float(info["condition"])))
+            stats["lambda_max_history"].append((t, float(info["lambda_max"])))
+            t_new = float(info["t_new"])
+            self.retried = False
+            if self.running and can_restart and t_new < self.t1:
+                avg = float(np.mean(self.restart_durations)) if self.restart_durations else 0.0
+                reason = solver.restart.reason(int(np.max(stage["iterations"])), float(info["condition"]),
+                                               time.perf_counter() - self.last_restart_wall, avg)
+                if reason is not None:
+                    self.carry = dict(self.carry, y=self._restart(reason, t_new))
+        return Advanced(taken)
+
+    def after(self, record):
+        pass
+
+    def stopped(self):
+        return not self.running
+
+    def position(self):
+        return 100.0 * (float(self.carry["t"]) - self.t0) / (self.t1 - self.t0)
+
+    def checkpoint_trees(self):
+        return dict(loop={k: v for k, v in self.carry.items() if k not in _UNSAVED}, theta0=self.theta0)
+
+    def checkpoint_templates(self):
+        return self.checkpoint_trees()
+
+    def checkpoint_state(self):
+        return dict(restarts=self.restarts, mu_scale=self.mu_scale, retried=self.retried, stats=self.stats,
+                    restart_durations=self.restart_durations, fit_error_adam=self.fit_error_adam,
+                    fit_error=self.fit_error, wall_time=self.wall_time())
+
+    def restore(self, trees, state):
+        self.carry = dict(self.carry, **trees["loop"])
+        self.theta0 = trees["theta0"]
+        self.restarts, self.retried, self.mu_scale = int(state["restarts"]), bool(state["retried"]), float(state["mu_scale"])
+        self.stats = {name: list(value) for name, value in state["stats"].items()}
+        self.restart_durations = list(state["restart_durations"])
+        self.fit_error_adam, self.fit_error = state["fit_error_adam"], state["fit_error"]
+        self.wall_before = float(state["wall_time"])
+        n_ts = int(self.save_s.shape[0])
+        self.running = ((float(self.carry["t"]) < self.t1 or int(self.carry["save_idx"]) < n_ts)
+                        and self._attempts() < self.max_steps)
 
 
 def _place(tree, mesh):

@@ -36,7 +36,7 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -45,10 +45,9 @@ import numpy as np
 import optax
 import optimistix as optx
 
-from pdesolve._checkpoint import check_checkpoint, computation, describe, key_description, problem_computation, run_lock
-from pdesolve._checkpoint import load as load_checkpoint
-from pdesolve._checkpoint import save as save_checkpoint
+from pdesolve._checkpoint import check_checkpoint, computation, describe, key_description, problem_computation
 from pdesolve._boundary import MixedBC
+from pdesolve._driver import AbstractRun, Advanced, Progress, drive
 from pdesolve._field import Field
 from pdesolve._flat import FlatParams
 from pdesolve._geometry import PointCloud
@@ -56,7 +55,7 @@ from pdesolve._problems import PDEProblem, remake
 from pdesolve._recording_field import VALUE, evaluate_pointwise, record_operators
 from pdesolve._results import RESULTS
 from pdesolve._sharding import check_mesh, constrain_rows, replicate, shard_rows
-from pdesolve._solution import Solution
+from pdesolve._solution import FieldSolution
 from pdesolve._solve import AbstractSolver, register
 from pdesolve._validation import note_user_error
 
@@ -197,7 +196,7 @@ class DTPINN(AbstractSolver):
     (docs/checkpoint.md); `mesh=` a `jax.sharding.Mesh` splits the collocation rows, nodes
     and sparse-matrix rows over its devices, parameters replicated (docs/scaling.md).
 
-    **Returns** a `pds.Solution` with `kind="field"`: `sol(x)` (steady) / `sol(x, t)`;
+    **Returns** a `pds.FieldSolution`: `sol(x)` (steady) / `sol(x, t)`;
     `ys` the trained network; `stats` with `loss_history` (the loss of the last accepted
     iterate after every step), `num_steps`, `num_accepted_steps`, `converged`,
     `relative_l2_error` (when the problem has `solution=`), `error_history`/`time_history`/
@@ -567,129 +566,104 @@ def _batched(model, inputs):
     return jax.vmap(model)(inputs)
 
 
-def _train(
-    objective,
-    optimiser,
-    params,
-    static_model,
-    data,
-    *,
-    max_steps,
-    chunk,
-    progress,
-    desc,
-    error_fn,
-    checkpoint=None,
-    fingerprint=None,
-):
-    """Run the optimiser; returns final params and a dict of histories and counters.
+def _train(objective, optimiser, params, static_model, data, *, max_steps, chunk, progress, desc, error_fn,
+           checkpoint=None, fingerprint=None):
+    """Run the optimiser (a long run of `pdesolve._driver`); returns final params, a dict of
+    histories and counters, and the optimiser's verdict.
 
     With a `Checkpoint`, compiled chunks end at multiples of `checkpoint.every` and the
     state (flat parameters, optimiser state, histories) is saved there and at the end; a
     resumed run continues from the saved state bit for bit.
     """
-    with run_lock(checkpoint, desc):  # held until the last save, released on any exit
-        return _train_locked(objective, optimiser, params, static_model, data, max_steps=max_steps, chunk=chunk,
-                             progress=progress, desc=desc, error_fn=error_fn, checkpoint=checkpoint,
-                             fingerprint=fingerprint)
-
-
-def _train_locked(objective, optimiser, params, static_model, data, *, max_steps, chunk, progress, desc,
-                  error_fn, checkpoint, fingerprint):
-    t_compile = time.perf_counter()
-    state_dyn = _init_state(objective, optimiser, params, data)
-    # A zero-step call compiles the chunk without training.
-    out = _run_chunk(objective, optimiser, params, state_dyn, data, jnp.array(0), chunk)
-    jax.block_until_ready(out)
-    compile_time = time.perf_counter() - t_compile
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_steps, desc=desc, unit="step")
-    losses, errors, times, steps = [], [], [], []
-    train_time = 0.0
-    done_steps, accepted, converged, finished = 0, 0, False, False
-    result = optx.RESULTS.successful
-    last_saved, resumed_from = -1, None
-
-    def save_state():
-        nonlocal last_saved
-        state = dict(done_steps=done_steps, accepted=accepted, converged=converged, finished=finished,
-                     errors=[float(e) for e in errors], times=times, steps=steps, train_time=train_time)
-        save_checkpoint(checkpoint, kind="pinn", fingerprint=fingerprint, step=done_steps,
-                        trees=dict(params=params, opt=state_dyn, losses=losses), state=state)
-        last_saved = done_steps
-
-    if checkpoint is not None and checkpoint.resume:
-        step, trees, state = load_checkpoint(
-            checkpoint, kind="pinn", fingerprint=fingerprint,
-            templates=dict(params=params, opt=state_dyn, losses=None),
-            state_keys=("done_steps", "accepted", "converged", "finished", "errors", "times", "steps", "train_time"),
-        )
-        params, state_dyn, losses = trees["params"], trees["opt"], [np.asarray(h) for h in trees["losses"]]
-        done_steps, accepted = int(state["done_steps"]), int(state["accepted"])
-        converged, finished = bool(state["converged"]), bool(state["finished"])
-        errors, times, steps = list(state["errors"]), list(state["times"]), list(state["steps"])
-        train_time = float(state["train_time"])
-        resumed_from = last_saved = step
-        if finished:  # the optimiser had stopped: recover its verdict without another step
-            *_, result, _ = _run_chunk(objective, optimiser, params, state_dyn, data, jnp.array(0), chunk)
-        if bar is not None:
-            bar.update(done_steps)
-    try:
-        while done_steps < max_steps and not finished:
-            n = min(chunk, max_steps - done_steps)
-            if checkpoint is not None:
-                n = min(n, checkpoint.steps_to_boundary(done_steps))
-            t0 = time.perf_counter()
-            params, state_dyn, hist, i, done, result, acc = _run_chunk(
-                objective, optimiser, params, state_dyn, data, jnp.array(n), chunk
-            )
-            i = int(i)
-            hist = np.asarray(hist)[:i]
-            train_time += time.perf_counter() - t0
-            done_steps += i
-            accepted = int(acc)
-            losses.append(hist)
-            steps.append(done_steps)
-            times.append(train_time)
-            if error_fn is not None:
-                errors.append(
-                    error_fn(eqx.combine(objective.flat.unravel(params), static_model))
-                )
-            if bar is not None:
-                bar.update(i)
-                if i:
-                    bar.set_postfix(loss=f"{hist[-1]:.3e}")
-            if i and not np.isfinite(hist[-1]):
-                finished = True
-            elif bool(done) or i < n:
-                converged = bool(done) and RESULTS.promote(result) == RESULTS.successful
-                finished = True
-            if checkpoint is not None and checkpoint.due(done_steps, last_saved):
-                save_state()
-    finally:
-        if bar is not None:
-            bar.close()
-    if checkpoint is not None and last_saved != done_steps:
-        save_state()
-    loss_history = np.concatenate(losses) if losses else np.zeros((0,))
+    run = _PINNRun(objective, optimiser, params, static_model, data, chunk, error_fn)
+    record = drive(run, budget=max_steps, chunk=chunk, checkpoint=checkpoint, fingerprint=fingerprint,
+                   progress=Progress(max_steps) if progress else None, desc=desc)
     info = {
-        "loss_history": loss_history,
-        "num_steps": done_steps,
-        "num_accepted_steps": accepted,
-        "converged": converged,
-        "compile_time": compile_time,
-        "train_time": train_time,
-        "step_history": np.asarray(steps),
-        "time_history": np.asarray(times),
-        "resumed_from_step": resumed_from,
+        "loss_history": np.concatenate(run.losses) if run.losses else np.zeros((0,)),
+        "num_steps": record.steps,
+        "num_accepted_steps": run.accepted,
+        "converged": run.converged,
+        "compile_time": record.compile_time,
+        "train_time": record.run_time,
+        "step_history": np.asarray(run.steps),
+        "time_history": np.asarray(run.times),
+        "resumed_from_step": record.resumed_from,
     }
     if error_fn is not None:
-        info["error_history"] = np.asarray(errors)
-    return objective.flat.unravel(params), info, result
+        info["error_history"] = np.asarray(run.errors)
+    return objective.flat.unravel(run.params), info, run.result
+
+
+class _PINNRun(AbstractRun):
+    """The optimistix minimiser's steps as a long run: chunks of `_run_chunk`, with the test
+    error measured after each chunk; stops when the minimiser terminates (converged or
+    failed) or a chunk ends early."""
+
+    kind: ClassVar[str] = "pinn"
+
+    def __init__(self, objective, optimiser, params, static_model, data, chunk, error_fn):
+        self.objective, self.optimiser, self.static_model, self.data = objective, optimiser, static_model, data
+        self.chunk, self.error_fn = chunk, error_fn
+        self.params = params
+        self.state_dyn = _init_state(objective, optimiser, params, data)
+        self.losses: list[np.ndarray] = []
+        self.errors: list[float] = []
+        self.times: list[float] = []
+        self.steps: list[int] = []
+        self.accepted, self.converged, self.finished = 0, False, False
+        self.result = optx.RESULTS.successful
+
+    def _chunk(self, n):
+        return _run_chunk(self.objective, self.optimiser, self.params, self.state_dyn, self.data, jnp.array(n),
+                          self.chunk)
+
+    def compile(self):
+        jax.block_until_ready(self._chunk(0))  # a zero-step call compiles without training
+
+    def advance(self, n, record):
+        del record
+        self.params, self.state_dyn, hist, i, done, self.result, acc = self._chunk(n)
+        i = int(i)
+        hist = np.asarray(hist)[:i]
+        self.accepted = int(acc)
+        self.losses.append(hist)
+        if i and not np.isfinite(hist[-1]):
+            self.finished = True
+        elif bool(done) or i < n:
+            self.converged = bool(done) and RESULTS.promote(self.result) == RESULTS.successful
+            self.finished = True
+        return Advanced(i, float(hist[-1]) if i else None)
+
+    def after(self, record):
+        self.steps.append(record.steps)
+        self.times.append(record.run_time)
+        if self.error_fn is not None:
+            self.errors.append(self.error_fn(eqx.combine(self.objective.flat.unravel(self.params), self.static_model)))
+
+    def stopped(self):
+        return self.finished
+
+    def position(self):
+        return float(sum(h.size for h in self.losses))
+
+    def checkpoint_trees(self):
+        return dict(params=self.params, opt=self.state_dyn, losses=self.losses)
+
+    def checkpoint_templates(self):
+        return dict(params=self.params, opt=self.state_dyn, losses=None)
+
+    def checkpoint_state(self):
+        return dict(accepted=self.accepted, converged=self.converged, finished=self.finished,
+                    errors=[float(e) for e in self.errors], times=self.times, steps=self.steps)
+
+    def restore(self, trees, state):
+        self.params, self.state_dyn = trees["params"], trees["opt"]
+        self.losses = [np.asarray(h) for h in trees["losses"]]
+        self.accepted, self.converged = int(state["accepted"]), bool(state["converged"])
+        self.finished = bool(state["finished"])
+        self.errors, self.times, self.steps = list(state["errors"]), list(state["times"]), list(state["steps"])
+        if self.finished:  # the optimiser had stopped: recover its verdict without another step
+            *_, self.result, _ = self._chunk(0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -915,7 +889,7 @@ def _finish(
             f"{who} training failed after {stats['num_steps']} steps: {RESULTS[res]} "
             "(pass throw=False to get the solution anyway)."
         )
-    return Solution(
+    return FieldSolution(
         ts=None,
         ys=model,
         stats=stats,
@@ -923,7 +897,6 @@ def _finish(
         problem=problem,
         solver=solver,
         evaluator=_evaluator(problem.is_steady, dtype),
-        kind="field",
     )
 
 

@@ -31,6 +31,7 @@ from pdesolve._problems import NeuralODEProblem
 from pdesolve._results import RESULTS
 from pdesolve._rk import ode_rhs, rk_increment
 from pdesolve._solution import ode_solution
+from pdesolve._time_direction import TimeDirection
 from pdesolve._solve import AbstractSolver, register
 
 from .explicit_rk import AbstractExplicitRK
@@ -382,12 +383,11 @@ class _VectorField(eqx.Module):
     the custom VJP never closes over tracers."""
 
     static: Any
-    sign: float = eqx.field(static=True)
+    direction: TimeDirection
 
     def __call__(self, s, y, p):
         vf, args = eqx.combine(p, self.static)
-        out = vf(self.sign * s, y, args)
-        return out if self.sign > 0 else jax.tree.map(jnp.negative, out)
+        return self.direction.field(vf, s, y, args)
 
 
 def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
@@ -520,17 +520,17 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
 def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint):
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
-    sign = -1.0 if problem.backward else 1.0
-    s0, s1 = jnp.asarray(sign * t0, dtype), jnp.asarray(sign * t1, dtype)
+    direction = TimeDirection(problem.backward)
+    s0, s1 = direction.times(t0, dtype), direction.times(t1, dtype)
     # Closure-convert the vector field so that arrays it closes over become leaves (and
     # receive gradients), then split differentiable leaves from the rest.
     rhs = eqx.filter_closure_convert(ode_rhs(problem), s0, problem.y0, problem.args)
     p_dyn, p_static = eqx.partition((rhs, problem.args), eqx.is_inexact_array)
-    f_p = _VectorField(p_static, sign)
+    f_p = _VectorField(p_static, direction)
     state0 = solver.init_state(f_p, s0, problem.y0, p_dyn)
-    # The inner solve runs in the integrator's forward time s = sign * t.
+    # The inner solve runs in the integrator's forward time s = σ t.
     inner_saveat = (
-        type(saveat)(ts=sign * jnp.asarray(saveat.ts, dtype)) if saveat.ts is not None else type(saveat)(t1=True)
+        type(saveat)(ts=direction.times(saveat.ts, dtype)) if saveat.ts is not None else type(saveat)(t1=True)
     )
     if isinstance(adjoint, ReversibleAdjoint):
         ys_aug, final_state, (ts_in, stats, result) = _reversible_solve(
@@ -551,8 +551,8 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
         bad = _drift_failed(solver, state0, ys_aug, final_state, n_saved)
         result = RESULTS.where(bad & (result == RESULTS.successful), RESULTS.reversible_drift, result)
         # (`solve` raises it: ODE solves reach here with throw=False.)
-    # The inner solve ran in s = sign * t: report times in t (a failed solve ends before t1).
-    t_reached = sign * stats["t_final"]
+    # The inner solve ran in s = σ t: report times in t (a failed solve ends before t1).
+    t_reached = direction.times(stats["t_final"])
     stats = dict(stats, t_final=t_reached)
     at_ts = None
     if saveat.ts is not None:

@@ -1,4 +1,4 @@
-"""The `pdesolve` command line, end to end at small sizes (pdesolve._cli via __main__.cli)."""
+"""The `pdesolve` command line, end to end at small sizes (the pdesolve._cli package via __main__.cli)."""
 
 import contextlib
 import io
@@ -9,9 +9,9 @@ import sys
 import pytest
 from pdesolve.problems import CATALOGUE
 
-import pdesolve as pds
 from pdesolve import _cli
 from pdesolve.__main__ import cli
+from pdesolve._cli import _catalogue, _main
 
 
 def _plotting() -> bool:
@@ -19,7 +19,7 @@ def _plotting() -> bool:
         import matplotlib  # noqa: F401
     except ImportError:
         return False
-    return hasattr(pds, "plot")
+    return True
 
 
 PLOT = _plotting()
@@ -98,6 +98,23 @@ def test_list_names_every_problem_and_solver(capsys):
     assert block.strip() == "solvers: NeuralIVP, MethodOfLines, DTPINN, PINN"
 
 
+def test_known_kinds_match_the_catalogue():
+    """`pdesolve list` reads each problem's kind from `_KNOWN_KINDS` instead of building it (the
+    catalogue holds only constructor and description): the table names exactly the catalogue's
+    problems, and each kind is what the built problem has."""
+    known, names = set(_catalogue._KNOWN_KINDS), set(CATALOGUE)
+    assert known == names, f"only in _KNOWN_KINDS: {known - names}; only in CATALOGUE: {names - known}"
+    for name, (constructor, _) in CATALOGUE.items():
+        assert _catalogue._KNOWN_KINDS[name] == _catalogue._describe_kind(constructor()), name
+
+
+def test_solver_names_follow_the_explicit_rk_methods():
+    from pdesolve.solvers.explicit_rk import METHOD_NAMES
+
+    assert _cli.ODE_SOLVERS[: len(METHOD_NAMES)] == METHOD_NAMES
+    assert set(METHOD_NAMES) <= set(_cli.SOLVERS)
+
+
 def test_console_module_lists(tmp_path):
     # Outside the source tree: there `-m` would import the unmapped source folder.
     proc = subprocess.run(
@@ -147,7 +164,7 @@ def test_run_ode_table(ode_run):
     assert "PIDController(rtol=1e-06" in out and "dt0=0.02" in out
 
 
-@pytest.mark.skipif(not PLOT, reason="needs matplotlib and pdesolve.plot")
+@pytest.mark.skipif(not PLOT, reason="needs matplotlib")
 def test_run_ode_plots(ode_run):
     code, out, _, tmp = ode_run
     assert code == 0
@@ -168,7 +185,7 @@ def test_run_dtpinn(pinn_run):
     assert (tmp / "run.eqx").is_file()
 
 
-@pytest.mark.skipif(not PLOT, reason="needs matplotlib and pdesolve.plot")
+@pytest.mark.skipif(not PLOT, reason="needs matplotlib")
 def test_run_dtpinn_plot(pinn_run):
     assert _is_png(pinn_run[3] / "pd.png")
 
@@ -240,7 +257,7 @@ def test_usage_errors(capsys, argv, expected):
 
 def test_no_arguments_runs_the_main_job(capsys, monkeypatch):
     tiny = ["run", "lotka_volterra", "--solver", "Tsit5", "--set", "n_save=5", "--no-progress"]
-    monkeypatch.setattr(_cli, "MAIN_JOB", tiny)
+    monkeypatch.setattr(_main, "MAIN_JOB", tiny)
     code, out, err = _run(capsys, [])
     assert code == 0, err
     assert out.startswith("pdesolve main job:")
@@ -250,8 +267,8 @@ def test_no_arguments_runs_the_main_job(capsys, monkeypatch):
 def test_main_job_without_matplotlib_skips_the_plot(capsys, monkeypatch):
     tiny = ["run", "lotka_volterra", "--solver", "RK4", "--set", "n_save=5", "--no-progress",
             "--plot", "never-written.png"]
-    monkeypatch.setattr(_cli, "MAIN_JOB", tiny)
-    monkeypatch.setattr(_cli, "_can_plot", lambda: False)
+    monkeypatch.setattr(_main, "MAIN_JOB", tiny)
+    monkeypatch.setattr(_main, "_can_plot", lambda: False)
     code, out, err = _run(capsys, [])
     assert code == 0, err
     assert 'pip install "pdesolve[plot]"' in out and "plot written" not in out
@@ -280,9 +297,8 @@ def test_demo_checkpoint(capsys, tmp_path):
 
 
 def test_names_match_up_to_case_and_dashes():
-    catalogue = _cli._catalogue()
-    assert _cli._canonical("poisson-disk", catalogue) == "poisson_disk"
-    assert _cli._canonical("Poisson-Disk", catalogue) == "poisson_disk"
+    assert _cli._canonical("poisson-disk", CATALOGUE) == "poisson_disk"
+    assert _cli._canonical("Poisson-Disk", CATALOGUE) == "poisson_disk"
     assert _cli._canonical("dtpinn", _cli.SOLVERS) == "DTPINN"
     assert _cli._canonical("tsit5", _cli.SOLVERS) == "Tsit5"
     assert _cli._canonical("nonsense", _cli.SOLVERS) == "nonsense"
@@ -292,7 +308,7 @@ def test_option_alone_runs_the_main_job_with_it(monkeypatch):
     """`pdesolve --no-progress` is the main job without progress bars (it ran the spiral demo);
     `pdesolve --quick` is still the demo's short form."""
     seen = {}
-    monkeypatch.setattr(_cli, "cmd_run", lambda args: seen.update(run=args) or 0)
+    monkeypatch.setattr(_main, "cmd_run", lambda args: seen.update(run=args) or 0)
     import pdesolve._demo as demo_mod
 
     monkeypatch.setattr(demo_mod, "main", lambda argv: seen.update(demo=argv) or 0)

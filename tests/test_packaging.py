@@ -33,8 +33,13 @@ def test_wheel_installs_into_fresh_venv(tmp_path):
     )
     (wheel,) = dist.glob("pdesolve-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for must in ("pdesolve/__init__.py", "pdesolve/solvers/__init__.py", "pdesolve/problems/__init__.py"):
-        assert must in names, must
+    # Every module of the source tree is in the wheel (a new sub-package missing from
+    # pyproject's `packages` list would be left out silently).
+    expected = {f"pdesolve/{p.relative_to(ROOT / 'pdesolve').as_posix()}" for p in (ROOT / "pdesolve").rglob("*.py")}
+    for top in ("solvers", "problems"):
+        expected |= {f"pdesolve/{top}/{p.relative_to(ROOT / top).as_posix()}" for p in (ROOT / top).rglob("*.py")}
+    missing = sorted(expected - names)
+    assert not missing, f"modules missing from the wheel (add their package to pyproject's `packages`): {missing}"
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"

@@ -45,7 +45,7 @@ def linear_dt():
 
 def test_dtpinn_linear_poisson_reaches_1e_2(linear_dt):
     sol, s = linear_dt, linear_dt.stats
-    assert sol.successful and sol.kind == "field"
+    assert sol.successful and isinstance(sol, pds.FieldSolution)
     assert s["relative_l2_error"] <= 1e-2, s["relative_l2_error"]
     assert _independent_error(sol, P.disk_exact) <= 1e-2
     assert s["n_nodes"] == 828 and s["n_ghost"] == s["n_boundary"] > 0

@@ -2,9 +2,11 @@
 
 Invariants: the error maps hold |u - u_exact| at the grid points (reconstructed from the image's
 extent), points outside a disk are masked, field and exact rows share colour limits, ODE lines
-hold the saved states. Real solutions are tiny (seconds); a few hand-made `Solution`s with a
+hold the saved states. Real solutions are tiny (seconds); a few hand-made `FieldSolution`s with a
 known evaluator cover slices of 3-D domains and vector-valued fields cheaply.
 """
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -51,8 +53,8 @@ def space_time_like_sol():
     sol = _fake_field(problem, None, lambda y: 0.05 * y[0])
     stats = {"loss_history": np.geomspace(10.0, 0.1, 20), "error_history": np.array([0.3, 0.2]),
                  "step_history": np.array([10, 20])}
-    return pds.Solution(ts=None, ys=None, stats=stats, result=sol.result, problem=problem,
-                        solver=pds.PINN(), evaluator=sol.evaluator, kind="field")
+    return pds.FieldSolution(ts=None, ys=None, stats=stats, result=sol.result, problem=problem,
+                             solver=pds.PINN(), evaluator=sol.evaluator)
 
 
 def _tiny_neural_ivp():
@@ -79,12 +81,12 @@ def neural_ivp_like_sol():
         "condition_history": np.stack([t[:2], [30.0, 40.0]], axis=1),
         "restart_times": [0.1],
     }
-    return pds.Solution(ts=sol.ts, ys=None, stats=stats, result=sol.result, problem=problem,
-                        solver=sol.solver, evaluator=sol.evaluator, kind="field")
+    return pds.FieldSolution(ts=sol.ts, ys=None, stats=stats, result=sol.result, problem=problem,
+                             solver=sol.solver, evaluator=sol.evaluator)
 
 
 def _fake_field(problem, ts, perturb):
-    """A field Solution whose evaluator is the exact solution times (1 + perturb(x))."""
+    """A FieldSolution whose evaluator is the exact solution times (1 + perturb(x))."""
 
     def evaluate(sol, x, t=None):
         x = jnp.asarray(x)
@@ -92,8 +94,8 @@ def _fake_field(problem, ts, perturb):
         out = jax.vmap(lambda y: problem.solution(y, t) * (1.0 + perturb(y)))(X)
         return out[0] if x.ndim == 1 else out
 
-    return pds.Solution(ts=ts, ys=None, stats={}, result=pds.RESULTS.successful, problem=problem,
-                        solver=pds.NeuralIVP(), evaluator=evaluate, kind="field")
+    return pds.FieldSolution(ts=ts, ys=None, stats={}, result=pds.RESULTS.successful, problem=problem,
+                             solver=pds.NeuralIVP(), evaluator=evaluate)
 
 
 def _vector_problem():
@@ -328,13 +330,32 @@ def test_stats_dict(dtpinn_sol, neural_ivp_like_sol):
 # ---------------------------------------------------------------------------------------------
 
 
+class _OtherSolution(pds.Solution):
+    """A concrete Solution that is neither an ODESolution nor a FieldSolution."""
+
+    ts: Any
+    ys: Any
+    stats: dict
+    result: Any
+    interpolation: Any
+    events: Any
+    _dynamic: Any
+    _static: Any
+
+
 def test_bad_inputs(ode_sol, dtpinn_sol):
     with pytest.raises(TypeError, match="`sol` must be a pds.Solution"):
         pds.plot(np.zeros(3))
-    weird = pds.Solution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful, problem=None,
-                         solver=None, kind="weird")
-    with pytest.raises(ValueError, match="`sol` has kind 'weird'"):
-        pds.plot(weird)
+    with pytest.raises(TypeError, match="`sol` must be a pds.Solution.*got object"):
+        pds.plot(object())
+    other = _OtherSolution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful, interpolation=None,
+                           events=None, _dynamic=None, _static=None)
+    with pytest.raises(ValueError, match="`sol` is a _OtherSolution; pds.plot draws FieldSolution and ODESolution"):
+        pds.plot(other)
+    not_pde = pds.FieldSolution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful,
+                                problem=ode_sol.problem, solver=pds.PINN(), evaluator=None)
+    with pytest.raises(ValueError, match="`sol`: a field solution needs a PDEProblem; got NeuralODEProblem"):
+        pds.plot(not_pde)
     with pytest.raises(ValueError, match="`component`=1: the field is scalar"):
         pds.plot(dtpinn_sol, component=1)
     with pytest.raises(ValueError, match="`times`: this is a steady problem"):
@@ -360,7 +381,7 @@ def test_missing_matplotlib_names_the_extra(ode_sol, monkeypatch):
 def test_bare_point_cloud_masks_what_its_nodes_do_not_cover():
     """An L-shaped cloud without a generating domain: the removed quadrant is masked (was
     drawn, and showed the largest error there), the L itself is not."""
-    from pdesolve._plot import _grid
+    from pdesolve._plot._fields import _grid
 
     g = np.linspace(-1, 1, 41)
     xx, yy = np.meshgrid(g, g)

@@ -1,0 +1,45 @@
+"""Helpers shared by the figure families: the lazy matplotlib import, argument checks, labels."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from .._results import RESULTS
+
+
+def _matplotlib():
+    """Import matplotlib lazily; a clear message if the optional extra is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Circle
+    except ImportError as err:
+        raise ImportError(
+            'pdesolve.plot needs matplotlib, an optional dependency: pip install "pdesolve[plot]"'
+        ) from err
+    return Figure, Circle
+
+
+def _check_positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def _fmt(t) -> str:
+    return f"{float(t):.4g}"
+
+
+def _solver_name(sol) -> str:
+    return type(sol.solver).__name__
+
+
+def _result_note(sol) -> str:
+    try:
+        ok = bool(sol.successful)
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):  # traced or batched
+        return ""
+    return "" if ok else f"\n[not successful: {RESULTS[sol.result]}]"
