@@ -58,7 +58,7 @@ def machine_info() -> dict[str, Any]:
         cpu_count=os.cpu_count(),
         host=platform.platform(),
         processor=platform.processor() or platform.machine(),
-        x64=bool(jax.config.jax_enable_x64),
+        x64=bool(jax.config.read("jax_enable_x64")),
     )
 
 

@@ -95,8 +95,7 @@ def run_stability(repeats: int, quick: bool) -> tuple[list[dict], str]:
             y1 = np.ravel(np.asarray(sol.ys[-1]))
             err = float(np.linalg.norm(y1 - ref) / np.linalg.norm(ref))
             rows.append(dict(
-                problem=pname, solver=label, result=str(sol.result == pds.RESULTS.successful and "successful"
-                                                        or pds.RESULTS[sol.result]),
+                problem=pname, solver=label, result=pds.result_name(sol.result),
                 rel_error=err, accepted=int(sol.stats["num_accepted_steps"]),
                 rejected=int(sol.stats["num_rejected_steps"]),
                 fwd_ms=1e3 * timing[f"{label}/fwd"]["median_s"], grad_ms=1e3 * timing[f"{label}/grad"]["median_s"],

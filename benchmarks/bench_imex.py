@@ -238,7 +238,7 @@ def main(argv=None):
 
         def dfx_kc3_status(root_finder):
             """Per-sample diffrax result codes (0 = successful) of the forward solve."""
-            return dfx_kc3_solve(root_finder, lambda sol: sol.result._value)
+            return dfx_kc3_solve(root_finder, lambda sol: sol.result._value)  # diffrax.RESULTS: no public code accessor
 
         def dfx_dopri5(p, y0):
             G = eqx.combine(p, static)

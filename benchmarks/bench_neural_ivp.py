@@ -299,7 +299,7 @@ def main(argv=None):
         out = dict(
             name=name, wall_s=wall, p=int(st["num_parameters"]), n_samples=int(st["n_samples"]),
             result=("successful" if sol.result == pds.RESULTS.successful
-                    else "FAILED: " + str(pds.RESULTS[sol.result]).split(" (")[0]),
+                    else "FAILED: " + pds.result_name(sol.result)),
             successful=bool(sol.result == pds.RESULTS.successful),
             t_final=float(res[-1, 0]) if res.size else None,
             mu_history=np.asarray(st["mu_history"]).tolist(),
@@ -309,7 +309,7 @@ def main(argv=None):
             fit_error_adam=float(st["fit_error_adam"]), fit_error=float(st["fit_error"]),
             cg_iterations_median=float(np.median(it)) if it.size else None,
             cg_iterations_max=int(np.max(it)) if it.size else None,
-            cg_failures=int(np.sum(np.asarray(st["cg_results"]) != int(pds.RESULTS.successful._value))),
+            cg_failures=int(np.sum(np.asarray(st["cg_results"]) != int(pds.result_code(pds.RESULTS.successful)))),
             residual_history=res.tolist(),
             residual_mean=float(np.mean(res[:, 1])) if res.size else None,
             residual_time_avg=(float(np.trapezoid(res[:, 1], res[:, 0]) / (res[-1, 0] - res[0, 0]))
@@ -529,7 +529,7 @@ def main(argv=None):
                 ok = bool(sol.successful)
                 err = float(jnp.linalg.norm(sol(X, T) - exact) / jnp.linalg.norm(exact)) if ok else None
                 rows.append(dict(problem=label, n_nodes=n, rel_l2_error_T=err, wall_s=wall,
-                                 steps=int(sol.stats["num_steps"]), result=str(pds.RESULTS[sol.result]).split(" (")[0]
+                                 steps=int(sol.stats["num_steps"]), result=pds.result_name(sol.result)
                                  if not ok else "successful", setup_s=float(sol.stats["setup_time"])))
                 log(f"  {label} n={n}: {rows[-1]['result']}, error {err}, wall {wall:.1f} s, {rows[-1]['steps']} steps")
         notes.append("(f) MethodOfLines: RBF-FD order 4 on Box.node_set(n), Dirichlet through the boundary rows, "
@@ -593,7 +593,7 @@ def main(argv=None):
                 rows.append(dict(problem=label, n_nodes=int(sol.stats["n_nodes"]), h=float(sol.stats["node_spacing"]),
                                  rel_l2_error_T=err, wall_s=wall, setup_s=float(sol.stats["setup_time"]),
                                  steps=int(sol.stats["num_steps"]), spectral_abscissa=sol.stats["spectral_abscissa"],
-                                 result="successful" if ok else str(pds.RESULTS[sol.result]).split(" (")[0],
+                                 result="successful" if ok else pds.result_name(sol.result),
                                  boundary_data_max=mismatch))
                 log(f"  n={n}: error {err}, h {rows[-1]['h']:.3g}, wall {wall:.1f} s, abscissa {rows[-1]['spectral_abscissa']}")
             pts = [(r["h"], r["rel_l2_error_T"]) for r in rows if r["problem"] == label and r["rel_l2_error_T"]]

@@ -167,15 +167,15 @@ class _Capture:
     """
 
     def __enter__(self):
-        from pdesolve.solvers import pinn
+        from pdesolve.solvers.pinn import _training
 
-        self.module, self.original, self.calls = pinn, pinn._train, []
+        self.module, self.original, self.calls = _training, _training._train, []
 
         def spy(objective, optimiser, params, static_model, data, **kw):
             self.calls.append((objective, optimiser, params, data))
             return self.original(objective, optimiser, params, static_model, data, **kw)
 
-        pinn._train = spy
+        _training._train = spy
         return self
 
     def __exit__(self, *exc):
@@ -185,7 +185,7 @@ class _Capture:
 def _step_timer(captured, n_steps, float32):
     """A no-argument function running ``n_steps`` optimiser steps from the initial state."""
     import jax.numpy as jnp
-    from pdesolve.solvers import pinn
+    from pdesolve.solvers.pinn import _training as pinn
 
     objective, optimiser, params, data = captured
     del float32  # the library runs float32 networks under x64 itself (no flag flipping)
@@ -261,7 +261,7 @@ def _test_data(prob, cloud, n_test):
     11 times for evolution problems), for evaluating the peers."""
     import jax.numpy as jnp
     import numpy as np
-    from pdesolve.solvers import pinn
+    from pdesolve.solvers.pinn import _setup as pinn
 
     pts, desc = pinn._test_set(prob, cloud, n_test, jnp.float64)
     inputs, exact = pinn._test_inputs(prob, pts)
@@ -476,7 +476,7 @@ def _run_peers(name, n, prob, cloud, n_steps, timed_steps, args, peer_names, pee
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from pdesolve.solvers import pinn
+    from pdesolve.solvers.pinn import _setup as pinn
 
     from _peers_pinn import RUNNERS, _rel_l2
 

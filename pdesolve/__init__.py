@@ -54,6 +54,7 @@ from ._rbf_fd import (
 from ._sparse import EllMatrix as EllMatrix
 from ._checkpoint import Checkpoint as Checkpoint, CheckpointError as CheckpointError
 from ._nystrom import NystromPreconditioner as NystromPreconditioner, ResidualCG as ResidualCG, nystrom_cg as nystrom_cg
+from ._sinusoidal_mlp import AbstractLinearHead as AbstractLinearHead
 from ._sinusoidal_mlp import SinusoidalMLP as SinusoidalMLP, sinusoidal_embedding as sinusoidal_embedding
 from ._imex_tableau import (
     ARK3_2_4L2SA as ARK3_2_4L2SA,
@@ -79,6 +80,7 @@ from ._problems import (
 from ._ensemble import EnsembleProblem as EnsembleProblem, ensemble_summary as ensemble_summary
 from ._events import Event as Event
 from ._results import RESULTS as RESULTS
+from ._results import result_code as result_code, result_message as result_message, result_name as result_name
 from ._saveat import SaveAt as SaveAt
 from ._solution import FieldSolution as FieldSolution
 from ._solution import ODESolution as ODESolution

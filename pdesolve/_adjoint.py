@@ -20,8 +20,14 @@ TSAdjoint): the controller's inputs are not differentiated.
 """
 
 import abc
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import equinox as eqx
+
+from ._validation import check_int
+
+#: The kinds of `equinox.internal.while_loop`.
+LoopKind = Literal["lax", "checkpointed", "bounded"]
 
 
 class AbstractAdjoint(eqx.Module):
@@ -32,18 +38,23 @@ class AbstractAdjoint(eqx.Module):
     (`"checkpointed"`, `"bounded"` or `"lax"`), `checkpoints` its checkpoint count.
     """
 
-    @property
-    @abc.abstractmethod
-    def loop_kind(self) -> str: ...
+    if TYPE_CHECKING:
+        # equinox lets a ClassVar or a field implement an `AbstractVar`; mypy reads
+        # `AbstractVar[T]` as a plain instance attribute, which a ClassVar may not override,
+        # so type checkers see a read-only attribute instead (as `AbstractExplicitRK.tableau`).
+        @property
+        def checkpoints(self) -> int | None: ...
+    else:
+        checkpoints: eqx.AbstractVar[int | None]
 
     @property
-    def checkpoints(self) -> int | None:
-        return None
+    @abc.abstractmethod
+    def loop_kind(self) -> LoopKind: ...
 
 
 def _check_checkpoints(checkpoints, who):
-    if checkpoints is not None and (isinstance(checkpoints, bool) or not isinstance(checkpoints, int) or checkpoints < 1):
-        raise ValueError(f"{who}(checkpoints=...) must be a positive int or None; got {checkpoints!r}.")
+    if checkpoints is not None:
+        check_int("checkpoints", checkpoints, 1, hint=f"{who}(checkpoints=...) is the number of checkpoints, or None.")
 
 
 class RecursiveCheckpointAdjoint(AbstractAdjoint):
@@ -74,6 +85,8 @@ class DirectAdjoint(AbstractAdjoint):
     and `ForwardMode` for Jacobian-vector products.
     """
 
+    checkpoints: ClassVar[None] = None
+
     @property
     def loop_kind(self):
         return "bounded"
@@ -85,6 +98,8 @@ class ForwardMode(AbstractAdjoint):
     fewer inputs than outputs (sensitivities of a few parameters, Lyapunov exponents).
     Reverse mode (`jax.grad`) raises; use `RecursiveCheckpointAdjoint` for that.
     """
+
+    checkpoints: ClassVar[None] = None
 
     @property
     def loop_kind(self):
@@ -109,6 +124,7 @@ class ReversibleAdjoint(AbstractAdjoint):
     """
 
     reconstruction_tol: float | None = None
+    checkpoints: ClassVar[None] = None
 
     def __check_init__(self):
         tol = self.reconstruction_tol

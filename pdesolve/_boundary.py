@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._field import AbstractField
+from ._validation import is_int
 
 __all__ = ["AbstractBoundaryCondition", "Dirichlet", "MixedBC", "Neumann", "Robin"]
 
@@ -338,7 +339,7 @@ class MixedBC(AbstractBoundaryCondition):
 def _is_tags(where: Any) -> bool:
     if isinstance(where, tuple):
         return len(where) > 0 and all(_is_tags(w) for w in where)
-    return isinstance(where, (str, int, np.integer)) and not isinstance(where, bool)
+    return isinstance(where, str) or is_int(where)
 
 
 class _OnNodes(eqx.Module):

@@ -44,6 +44,8 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from ._validation import check_int
+
 try:  # POSIX; elsewhere runs are not locked (a warning says so)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -118,8 +120,7 @@ class Checkpoint(eqx.Module):
     def __init__(self, path, every: int = 100, resume: bool = False, meta=None):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"Checkpoint `path` must be a str or path; got {type(path).__name__}.")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"Checkpoint `every` must be a positive int (steps between saves); got {every!r}.")
+        every = check_int("every", every, 1, hint="Checkpoint(every=...) is the number of steps between saves.")
         if meta is not None:
             try:
                 json.dumps(meta, sort_keys=True)
@@ -186,7 +187,7 @@ def describe(value) -> Any:
         return [describe(v) for v in value]
     if isinstance(value, dict):
         return {str(k): describe(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
+    if eqx.is_array(value):
         arr = _host_array(value)
         if arr.size <= 64:
             return {"array": [describe(x) for x in arr.ravel().tolist()], "shape": list(arr.shape),
@@ -666,8 +667,8 @@ def load(checkpoint: Checkpoint, *, kind: str, fingerprint: dict, templates: dic
             continue
         leaves = jax.tree.leaves(tree)
         found_keys = sorted((k for k in shapes if k.startswith(f"{name}/")), key=index)
-        expected_shapes = [[list(x.shape), str(np.dtype(x.dtype))] if hasattr(x, "dtype") else
-                           [list(np.shape(x)), str(np.asarray(x).dtype)] for x in leaves]
+        expected_shapes = [[list(np.shape(x)), str(x.dtype if isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)) else np.asarray(x).dtype)]
+                           for x in leaves]
         if len(found_keys) != len(leaves) or [shapes[k] for k in found_keys] != expected_shapes:
             raise CheckpointError(
                 f"checkpoint {path!r}: the saved {name!r} has shapes {[shapes[k] for k in found_keys][:4]}..., this "

@@ -86,7 +86,7 @@ def _parse(argv):
 def main(argv=None) -> int:
     """Run the demo; `argv` as for `pdesolve demo` (`--iters`, `--seed`, `--quick`)."""
     args = _parse(argv)
-    if not jax.config.jax_enable_x64:
+    if not jax.config.read("jax_enable_x64"):
         raise RuntimeError(
             "The pdesolve demo needs float64: run it as `pdesolve demo`, or call "
             "jax.config.update('jax_enable_x64', True) before pdesolve._demo.main()."

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._problems import NeuralODEProblem, remake
+from ._validation import check_int
 
 
 class EnsembleProblem(eqx.Module):
@@ -82,11 +83,10 @@ class EnsembleProblem(eqx.Module):
 def _members(ensemble: EnsembleProblem, trajectories):
     n = ensemble.size()
     if trajectories is not None:
-        if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
-            raise ValueError(f"`trajectories` must be a positive int; got {trajectories!r}.")
-        if n is not None and int(trajectories) != n:
+        trajectories = check_int("trajectories", trajectories, 1, hint="It is the number of ensemble members.")
+        if n is not None and trajectories != n:
             raise ValueError(f"`trajectories`={trajectories} but the y0/args batches hold {n} members.")
-        n = int(trajectories)
+        n = trajectories
     if n is None:
         raise ValueError("solve(EnsembleProblem(..., prob_func=...), solver, trajectories=N): give N.")
     return n

@@ -19,7 +19,8 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from ._validation import check_int
 
 __all__ = ["AbstractField", "Field"]
 
@@ -86,6 +87,17 @@ class AbstractField(eqx.Module):
     @abc.abstractmethod
     def shape(self) -> tuple[int, ...]:
         """The shape of `value`: () or (k,)."""
+
+
+#: `check_int`'s hint for the component index `j` of `u[j]`.
+COMPONENT_HINT = "u[j] takes the index of one component of a vector-valued field (negative counts from the end)."
+
+
+def check_axis(axis: Any, d: int) -> int:
+    """A coordinate index of `partial(*axes)`, as an int in [0, d) (shared with `RecordingField`)."""
+    return check_int("axes", axis, 0, d - 1, hint=(
+        f"`partial` takes one coordinate index per derivative, each in [0, {d}) for a {d}-D field, "
+        "e.g. u.partial(0, 1)."))
 
 
 def _as_point(x: Any) -> jax.Array:
@@ -232,22 +244,12 @@ class Field(AbstractField):
 
         Cost: m nested JVPs along unit vectors, about 2^m evaluations of `fn`.
         """
-        d = self.dim
-        for axis in axes:
-            if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-                raise TypeError(
-                    f"`axes` must be integers (one per derivative, e.g. u.partial(0, 1)), got "
-                    f"{axis!r}."
-                )
-            if not 0 <= axis < d:
-                raise ValueError(
-                    f"`axes` entries must lie in [0, {d}) for a {d}-D field, got {axis}."
-                )
-        if not axes:
+        checked = tuple(check_axis(axis, self.dim) for axis in axes)
+        if not checked:
             return self.value
         fn = self.fn
-        for axis in axes:
-            fn = _directional(fn, self._unit(int(axis)))
+        for axis in checked:
+            fn = _directional(fn, self._unit(axis))
         return fn(self.x)
 
     def normal_derivative(self, n: Any) -> jax.Array:
@@ -277,11 +279,10 @@ class Field(AbstractField):
                 "This field is scalar (value shape ()); u[j] needs a vector-valued `fn` "
                 "returning shape (k,)."
             )
-        if isinstance(j, bool) or not isinstance(j, (int, np.integer)):
-            raise TypeError(f"Component index `j` must be an int, got {j!r}.")
+        j = check_int("j", j, hint=COMPONENT_HINT)
         k = shape[0]
         if not -k <= j < k:
             raise IndexError(
                 f"Component index `j`={j} is out of range for a field with {k} components."
             )
-        return Field(_Component(self.fn, int(j) % k), self.x)
+        return Field(_Component(self.fn, j % k), self.x)

@@ -32,7 +32,7 @@ from ._progress import ProgressMeter
 from ._results import RESULTS, is_successful
 from ._time_direction import TimeDirection
 from ._saveat import SaveAt
-from ._validation import is_concrete
+from ._validation import check_int, is_concrete
 
 
 _FORWARD_ONLY = (
@@ -47,8 +47,14 @@ class AbstractStepper(eqx.Module):
 
     * `order`: classical order; `error_order`: `None` without an error estimate.
     * `init(f, t0, y0) -> state`: per-solve state (e.g. a FSAL cache).
-    * `step(f, t, dt, y, state) -> (y_next, y_error, state_next)`; `state_next` is kept
-      only if the step is accepted.
+    * `step(f, t, dt, y, state) -> (y_next, y_error, state_next, result)`; `state_next` is
+      kept only if the step is accepted; `result` is a `RESULTS` code, not `successful`
+      when the step failed for a reason other than a non-finite state (e.g. an inner
+      linear solve) — a failed step is rejected and its code ends the solve.
+    * `dense_step(...)`: `step` plus the step's interpolating polynomial (`pdesolve._dense`:
+      coefficients in `θ = (t' − t)/dt`, stacked per leaf), at `dense_fevals` extra
+      evaluations of `f`; `hermite_dense_step` is the cubic Hermite choice for methods
+      without a continuous extension of their own.
     * `init_fevals` / `step_fevals`: static evaluation counts, for `stats`.
     """
 
@@ -68,31 +74,31 @@ class AbstractStepper(eqx.Module):
     @abc.abstractmethod
     def step_fevals(self) -> int: ...
 
+    @property
+    @abc.abstractmethod
+    def dense_fevals(self) -> int: ...
+
     @abc.abstractmethod
     def init(self, f: Callable, t0, y0) -> Any: ...
 
     @abc.abstractmethod
-    def step(self, f: Callable, t, dt, y, state) -> tuple[Any, Any, Any]: ...
+    def step(self, f: Callable, t, dt, y, state) -> tuple[Any, Any, Any, RESULTS]: ...
 
-    def step_with_result(self, f: Callable, t, dt, y, state) -> tuple[Any, Any, Any, RESULTS]:
-        """`step` plus a `RESULTS` code. Override when a step can fail for a reason other
-        than a non-finite state (e.g. an inner linear solve); a failed step is rejected and
-        its code ends the solve."""
-        return (*self.step(f, t, dt, y, state), RESULTS.successful)
+    @abc.abstractmethod
+    def dense_step(self, f: Callable, t, dt, y, state) -> tuple[Any, Any, Any, RESULTS, Any]: ...
 
-    @property
-    def dense_fevals(self) -> int:
-        """Extra evaluations of `f` per step that `dense_step` makes."""
-        return 2
 
-    def dense_step(self, f: Callable, t, dt, y, state):
-        """`step_with_result` plus the step's interpolating polynomial (`pdesolve._dense`:
-        coefficients in `θ = (t' − t)/dt`, stacked per leaf). This default is the cubic
-        Hermite interpolant of the step's ends, with `f` evaluated at both (2 extra
-        evaluations); a method with its own continuous extension overrides it."""
-        y_next, y_error, state_next, result = self.step_with_result(f, t, dt, y, state)
-        coeffs = hermite_coefficients(y, y_next, f(t, y), f(t + dt, y_next), jnp.asarray(dt))
-        return y_next, y_error, state_next, result, coeffs
+#: Extra evaluations of `f` per step of `hermite_dense_step`.
+HERMITE_FEVALS = 2
+
+
+def hermite_dense_step(stepper: AbstractStepper, f: Callable, t, dt, y, state):
+    """`stepper.step` plus the cubic Hermite interpolant of the step's ends, with `f`
+    evaluated at both (`HERMITE_FEVALS` = 2 extra evaluations): third-order dense output for
+    any one-step method."""
+    y_next, y_error, state_next, result = stepper.step(f, t, dt, y, state)
+    coeffs = hermite_coefficients(y, y_next, f(t, y), f(t + dt, y_next), jnp.asarray(dt))
+    return y_next, y_error, state_next, result, coeffs
 
 
 # Consecutive non-finite candidates after which an adaptive solve ends with `nonfinite`.
@@ -185,8 +191,7 @@ def validate(stepper, controller, saveat, t0, t1, *, max_steps, backward):
 
     Solvers call this before entering `jit`, where the values are still concrete.
     """
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"`max_steps` must be a positive int; got {max_steps!r}.")
+    check_int("max_steps", max_steps, 1, hint="It bounds the number of attempted steps (accepted + rejected).")
     if controller.requires_error_estimate and stepper.error_order is None:
         raise ValueError(
             f"{type(controller).__name__} needs an embedded error estimate, which this method "
@@ -513,7 +518,7 @@ def integrate(
             y_next, y_error, step_next, step_result, coeffs = stepper.dense_step(
                 fwd, c["t"], plan["dt"], c["y"], c["step"])
         else:
-            y_next, y_error, step_next, step_result = stepper.step_with_result(fwd, c["t"], plan["dt"], c["y"], c["step"])
+            y_next, y_error, step_next, step_result = stepper.step(fwd, c["t"], plan["dt"], c["y"], c["step"])
         new = conclude_step(c, plan, y_next, y_error, step_next, step_result, controller=controller,
                             error_order=stepper.error_order, eps=eps, sign=sign, save_steps=saveat.steps,
                             record_steps=record_steps, dense=coeffs if saveat.dense else None)
@@ -559,9 +564,9 @@ def integrate(
     )
     if throw:
         ts, ys, stats = result.error_if((ts, ys, stats), ~is_successful(result))
-    extra = ()
+    extra: tuple[dict[str, Any], ...] = ()  # (outputs,) with dense output or events
     if need_dense:
-        outputs = {}
+        outputs: dict[str, Any] = {}
         if saveat.dense:
             outputs["interpolation"] = DenseInterpolation(final["dense_t"], final["dense_dt"], final["dense_c"],
                                                           final["n_acc"], s0, final["t"], direction)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import lineax as lx
 
 from ._results import RESULTS
+from ._validation import check_int
 
 __all__ = ["NystromPreconditioner", "ResidualCG", "nystrom_cg"]
 
@@ -72,15 +73,14 @@ class NystromPreconditioner(eqx.Module):
         `p x ℓ` matrix, Cholesky of `ℓ x ℓ`, thin SVD of `p x ℓ`.
         """
         struct = operator.in_structure()
-        if not hasattr(struct, "shape") or len(struct.shape) != 1:
+        if not isinstance(struct, jax.ShapeDtypeStruct) or len(struct.shape) != 1:
             raise ValueError(
                 "NystromPreconditioner.build needs an operator on vectors of shape (p,); "
                 f"got input structure {struct}."
             )
         p = struct.shape[0]
         dtype = struct.dtype
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= p:
-            raise ValueError(f"`rank` must be an int in [1, p={p}]; got {rank!r}.")
+        rank = check_int("rank", rank, 1, p, hint=f"It is the Nyström rank ℓ, at most the operator's size p={p}.")
         omega = jax.random.normal(key, (p, rank), dtype)
         omega, _ = jnp.linalg.qr(omega)
         Y = jax.vmap(operator.mv, in_axes=1, out_axes=1)(omega)

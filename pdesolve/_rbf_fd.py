@@ -53,6 +53,8 @@ import numpy as np
 import scipy.sparse
 import scipy.spatial
 
+from ._validation import check_int, is_int
+
 __all__ = [
     "LAPLACIAN",
     "NORMAL",
@@ -131,7 +133,7 @@ def _bad_operator(spec: Any, why: str = "") -> ValueError:
 
 
 def _as_index(value: Any, spec: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise _bad_operator(spec, "coordinate indices must be ints")
     if value < 0:
         raise _bad_operator(spec, "coordinate indices must be >= 0")
@@ -192,7 +194,7 @@ def canonical_operator(spec: Any) -> tuple:
             raise _bad_operator(spec, '"robin" takes two coefficients (alpha, beta)')
         return robin_key(_as_coefficient(rest[0], spec), _as_coefficient(rest[1], spec))
     if name == "hyperlaplacian":
-        if len(rest) != 1 or isinstance(rest[0], bool) or not isinstance(rest[0], (int, np.integer)) or rest[0] < 1:
+        if len(rest) != 1 or not is_int(rest[0]) or rest[0] < 1:
             raise _bad_operator(spec, '"hyperlaplacian" takes one int power k >= 1')
         return hyperlaplacian_key(int(rest[0]))
     raise _bad_operator(spec)
@@ -229,14 +231,6 @@ def _needs_normals(op: tuple) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return int(value)
-
-
 def polynomial_degree(order: int, derivative_order: int) -> int:
     """Return `ell = order + derivative_order - 1`, the degree of the appended polynomials.
 
@@ -252,15 +246,15 @@ def polynomial_degree(order: int, derivative_order: int) -> int:
 
     **Returns:** `ell` (at least 0).
     """
-    order = _check_int(order, "order", 1)
-    derivative_order = _check_int(derivative_order, "derivative_order", 0)
+    order = check_int("order", order, 1, hint="It is the design order of accuracy p.")
+    derivative_order = check_int("derivative_order", derivative_order, 0, hint="It is the number of derivatives in the operator.")
     return max(order + derivative_order - 1, 0)
 
 
 def phs_degree(ell: int) -> int:
     """Return the odd PHS exponent m for polynomial degree `ell`: `ell` if odd, else
     `ell - 1`, and at least 5 (as Shankar's reference code does)."""
-    ell = _check_int(ell, "ell", 0)
+    ell = check_int("ell", ell, 0, hint="It is the polynomial degree.")
     m = ell if ell % 2 == 1 else ell - 1
     return max(m, 5)
 
@@ -285,7 +279,7 @@ def stencil_size(order: int, derivative_order: int, dim: int) -> int:
     **Returns:** the number of nearest nodes per stencil. Examples (d = 2, Laplacian): p = 2 -> 21,
     p = 3 -> 31, p = 4 -> 43, p = 5 -> 57.
     """
-    dim = _check_int(dim, "dim", 1)
+    dim = check_int("dim", dim, 1, hint="It is the spatial dimension.")
     ell = polynomial_degree(order, derivative_order)
     return 2 * _n_monomials(ell, dim) + 1
 
@@ -611,7 +605,7 @@ def rbf_fd_matrix(
                 "lower `order`."
             )
     else:
-        n = _check_int(stencil_size, "stencil_size", 1)
+        n = check_int("stencil_size", stencil_size, 1, hint="It is the number of nearest nodes per stencil (None: the default for `order`).")
         if n < n_poly:
             raise ValueError(
                 f"`stencil_size`={n} is smaller than the {n_poly} polynomials of degree {ell} "
@@ -691,12 +685,13 @@ def ghost_nodes(cloud: Any, *, factor: float = 0.25) -> np.ndarray:
 
     **Returns:** an (N_b, d) float64 array, in the order of `cloud.boundary`. Cost O(N_b d).
     """
-    for attr in ("interior", "boundary", "normals"):
-        if not hasattr(cloud, attr):
-            raise TypeError(
-                f"`cloud` must be a pdesolve.PointCloud (with interior, boundary and normals), "
-                f"got {type(cloud).__name__}; build one with e.g. `pds.Ball(c, r).node_set(n)`."
-            )
+    from ._geometry import PointCloud  # (imported here: the geometry's node sets use this module)
+
+    if not isinstance(cloud, PointCloud):
+        raise TypeError(
+            f"`cloud` must be a pdesolve.PointCloud (with interior, boundary and normals), "
+            f"got {type(cloud).__name__}; build one with e.g. `pds.Ball(c, r).node_set(n)`."
+        )
     try:
         factor = float(factor)
     except (TypeError, ValueError):
@@ -776,7 +771,9 @@ def assemble(
 
     Cost: one `rbf_fd_matrix` call per distinct operator.
     """
-    if not hasattr(cloud, "interior") or not hasattr(cloud, "boundary"):
+    from ._geometry import PointCloud
+
+    if not isinstance(cloud, PointCloud):
         raise TypeError(
             f"`cloud` must be a pdesolve.PointCloud, got {type(cloud).__name__}; build one with "
             "e.g. `pds.Ball(c, r).node_set(n)`."

@@ -43,12 +43,12 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from ._field import AbstractField
+from ._field import COMPONENT_HINT, AbstractField, check_axis
 # The operator keys are defined once, in _rbf_fd (the matrices are keyed by them). DTPINN and
 # MethodOfLines import VALUE from here.
 from ._rbf_fd import LAPLACIAN, NORMAL, VALUE, partial_key
+from ._validation import check_int
 
 __all__ = [
     "OperatorRecorder",
@@ -71,18 +71,6 @@ class OperatorRecorder:
 
     def __repr__(self) -> str:
         return f"OperatorRecorder({sorted(self.ops)})"
-
-
-def _check_axis(axis: Any, d: int) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(
-            f"`axes` must be integers (one per derivative, e.g. u.partial(0, 1)), got {axis!r}."
-        )
-    if not 0 <= axis < d:
-        raise ValueError(
-            f"`axes` entries must lie in [0, {d}) for a {d}-D field, got {axis}."
-        )
-    return int(axis)
 
 
 class RecordingField(AbstractField):
@@ -166,7 +154,7 @@ class RecordingField(AbstractField):
 
         `partial()` is `value`. Raises NotImplementedError for m >= 3 (no RBF-FD matrix).
         """
-        axes = tuple(_check_axis(a, self._dim) for a in axes)
+        axes = tuple(check_axis(a, self._dim) for a in axes)
         if not axes:
             return self.value
         if len(axes) <= 2:
@@ -222,8 +210,7 @@ class RecordingField(AbstractField):
                 "This field is scalar (value shape ()); u[j] needs a vector-valued field "
                 "(a model returning shape (k,))."
             )
-        if isinstance(j, bool) or not isinstance(j, (int, np.integer)):
-            raise TypeError(f"Component index `j` must be an int, got {j!r}.")
+        j = check_int("j", j, hint=COMPONENT_HINT)
         k = self._shape[0]
         if not -k <= j < k:
             raise IndexError(
@@ -236,7 +223,7 @@ class RecordingField(AbstractField):
             _shape=(),
             dtype=self.dtype,
             recorder=self.recorder,
-            component=int(j) % k,
+            component=j % k,
         )
 
 

@@ -2,13 +2,16 @@
 
 import warnings
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import optimistix as optx
 
 
 with warnings.catch_warnings():  # `nonfinite` is redefined on purpose: a message with remedies
     warnings.filterwarnings("ignore", message="Enumeration has duplicate incompatible values")
 
-    class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
+    class RESULTS(optx.RESULTS):
         """Outcome of a solve, extending `optimistix.RESULTS` (which extends `lineax.RESULTS`).
 
         Members added here:
@@ -33,7 +36,10 @@ with warnings.catch_warnings():  # `nonfinite` is redefined on purpose: a messag
         appeared in the state) and the lineax failure codes (`singular`, `breakdown`, ...).
 
         With `throw=True` a failed solve raises an error carrying the member's message; with
-        `throw=False` the member is returned as `Solution.result`.
+        `throw=False` the member is returned as `Solution.result`. Compare members with `==`
+        (`sol.result == pds.RESULTS.max_steps_reached`, also inside `jit`);
+        `pds.result_code`, `pds.result_name` and `pds.result_message` give a member's integer
+        code, name and message.
         """
 
         dt_min_reached = (
@@ -76,3 +82,52 @@ with warnings.catch_warnings():  # `nonfinite` is redefined on purpose: a messag
 def is_successful(result):
     """`successful` or `event_occurred` (a solve ended by a terminal event)."""
     return (result == RESULTS.successful) | (result == RESULTS.event_occurred)
+
+
+# The enumeration keeps its members by name (equinox's `_name_to_item`) and its messages by
+# code (`_index_to_message`); only this module reads them. Each code has one name.
+_NAMES: dict[int, str] = {int(item._value): name for name, item in RESULTS._name_to_item.items()}
+
+
+def _check_member(result, who: str) -> None:
+    if not isinstance(result, RESULTS):
+        raise TypeError(f"{who} takes a pds.RESULTS member (e.g. `sol.result`); got {result!r}.")
+
+
+def _scalar_code(result, who: str) -> int:
+    _check_member(result, who)
+    value = result._value
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{who} needs a concrete result, not one traced inside `jit`: return `sol.result` "
+            "from the jitted function, or compare it there with `==`."
+        )
+    if np.ndim(value) != 0:
+        raise ValueError(
+            f"{who} takes the result of one solve; this one has batch shape {np.shape(value)}. "
+            "Pick a member first (`jax.tree.map(lambda v: v[i], sol.result)`) or use "
+            "`pds.result_code`."
+        )
+    return int(value)
+
+
+def result_code(result) -> jax.Array:
+    """The integer code of a `RESULTS` member, as an int32 array.
+
+    Shaped like the member's batch (`()` for one solve, `(n,)` for a vmapped or ensemble
+    solve) and traced under `jit`. `result_code(RESULTS.successful)` is 0. Codes are what
+    per-step records store (e.g. NeuralIVP's `stats["cg_results"]`): compare them with
+    `result_code(pds.RESULTS.successful)`.
+    """
+    _check_member(result, "result_code")
+    return jnp.asarray(result._value)
+
+
+def result_name(result) -> str:
+    """The name of a concrete, unbatched `RESULTS` member, e.g. `"max_steps_reached"`."""
+    return _NAMES[_scalar_code(result, "result_name")]
+
+
+def result_message(result) -> str:
+    """The message of a concrete, unbatched `RESULTS` member (what `throw=True` raises)."""
+    return RESULTS._index_to_message[_scalar_code(result, "result_message")]

@@ -144,7 +144,7 @@ class RKStepper(AbstractStepper):
 
     def step(self, f, t, dt, y, state):
         y_next, y_error, k_last = rk_step(self.tableau, f, t, dt, y, k0=state)
-        return y_next, y_error, (k_last if self.tableau.fsal else None)
+        return y_next, y_error, (k_last if self.tableau.fsal else None), RESULTS.successful
 
     @property
     def dense_fevals(self):

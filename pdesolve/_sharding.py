@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+import equinox as eqx
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -90,7 +91,7 @@ def shard_leading(tree, mesh: Mesh, *, strict: bool = True):
     whole = NamedSharding(mesh, PartitionSpec())
 
     def put(x):
-        if not hasattr(x, "shape"):
+        if not eqx.is_array(x):
             return x
         if x.ndim == 0:
             return jax.device_put(x, whole)
@@ -109,7 +110,7 @@ def shard_leading(tree, mesh: Mesh, *, strict: bool = True):
 def replicate(tree, mesh: Mesh):
     """Place every array leaf of `tree` whole on every device of `mesh`."""
     spec = NamedSharding(mesh, PartitionSpec())
-    return jax.tree.map(lambda x: jax.device_put(x, spec) if hasattr(x, "shape") else x, tree)
+    return jax.tree.map(lambda x: jax.device_put(x, spec) if eqx.is_array(x) else x, tree)
 
 
 def constrain_leading(tree, mesh: Mesh | None):
@@ -121,7 +122,7 @@ def constrain_leading(tree, mesh: Mesh | None):
     spec = _leading_sharding(mesh)
 
     def constrain(x):
-        if hasattr(x, "ndim") and x.ndim >= 1:
+        if eqx.is_array(x) and x.ndim >= 1:
             return jax.lax.with_sharding_constraint(x, spec)
         return x
 

@@ -6,6 +6,7 @@ value PDEs with neural networks* (ICLR 2023), section 4 and appendix B.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 
 import equinox as eqx
@@ -13,7 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["SinusoidalMLP", "sinusoidal_embedding"]
+from ._validation import check_int
+
+__all__ = ["AbstractLinearHead", "SinusoidalMLP", "sinusoidal_embedding"]
 
 
 def sinusoidal_embedding(z: jax.Array, n_frequencies: int = 5, alpha: float = 1.0) -> jax.Array:
@@ -49,7 +52,24 @@ class _Trunk(eqx.Module):
         return self.head(self.features(h))[0]
 
 
-class SinusoidalMLP(eqx.Module):
+class AbstractLinearHead(eqx.Module):
+    """A network whose output is linear in its last-layer weights, so that those can be fit
+    by one least-squares solve (NeuralIVP's head tuning after the Adam fit of the initial
+    condition and at restarts). Subclass it and implement both methods to have your own
+    network head-tuned; other networks are fit by Adam alone.
+    """
+
+    @abc.abstractmethod
+    def head_design(self, x: jax.Array) -> jax.Array:
+        """Design rows at ONE point: shape `(k, h)` for `k` output components, such that
+        component `j` is `row_j · c_j` for the head coefficients `c_j` (length `h`)."""
+
+    @abc.abstractmethod
+    def with_head(self, coefficients: jax.Array) -> AbstractLinearHead:
+        """The network with head coefficients `coefficients` (`(k, h)`) installed."""
+
+
+class SinusoidalMLP(AbstractLinearHead):
     """`u(x) = b(x) · [trunk_j(1.5 γ(z(x)))]_j`: NeuralIVP's network (Finzi et al. 2023).
 
     * `z(x) = 2 (x − lower) / (upper − lower) − 1` maps the box to `[-1, 1]^d`;
@@ -106,15 +126,12 @@ class SinusoidalMLP(eqx.Module):
         bump: bool = True,
         dtype=None,
     ):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"`dim` must be a positive int; got {dim!r}.")
-        for name, value in (("width", width), ("depth", depth), ("n_frequencies", n_frequencies)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (
-                0 if name == "n_frequencies" else 1
-            ):
-                raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
-        if n_outputs is not None and (not isinstance(n_outputs, (int, np.integer)) or n_outputs < 1):
-            raise ValueError(f"`n_outputs` must be None (scalar field) or an int >= 1; got {n_outputs!r}.")
+        dim = check_int("dim", dim, 1, hint="It is the dimension d of the input points.")
+        width = check_int("width", width, 1, hint="It is the number of hidden units per layer.")
+        depth = check_int("depth", depth, 1, hint="It is the number of hidden layers.")
+        n_frequencies = check_int("n_frequencies", n_frequencies, 0, hint="It is L, the highest frequency 2^L of the embedding.")
+        if n_outputs is not None:
+            n_outputs = check_int("n_outputs", n_outputs, 1, hint="It is the number k of output components; None gives a scalar field.")
         dtype = jnp.result_type(float) if dtype is None else dtype
         lower = -np.ones(dim) if lower is None else np.asarray(lower, dtype=np.float64)
         upper = np.ones(dim) if upper is None else np.asarray(upper, dtype=np.float64)

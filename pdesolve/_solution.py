@@ -1,6 +1,6 @@
 """`Solution`, the result type of every pdesolve solver: `ODESolution` or `FieldSolution`."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -37,14 +37,15 @@ class Solution(eqx.Module):
     the batch axis, one entry per member.
     """
 
-    ts: eqx.AbstractVar[Any]
-    ys: eqx.AbstractVar[Any]
-    stats: eqx.AbstractVar[dict]
-    result: eqx.AbstractVar[RESULTS]
-    interpolation: eqx.AbstractVar[Any]
-    events: eqx.AbstractVar[Any]
-    _dynamic: eqx.AbstractVar[Any]
-    _static: eqx.AbstractVar[Any]
+    ts: Any
+    ys: Any
+    stats: dict
+    result: RESULTS
+    interpolation: Any
+    events: Any
+    _dynamic: Any
+    _static: Any = eqx.field(static=True)
+    evaluation: eqx.AbstractClassVar[str]  # how to evaluate it, for the repr
 
     def _meta(self):
         return eqx.combine(self._dynamic, self._static)
@@ -67,6 +68,7 @@ class Solution(eqx.Module):
                  (("ts", self.ts), ("ys", self.ys), ("result", self.result), ("solver", self.solver))]
         parts.append(f"problem={type(self.problem).__name__}(...)")
         parts.append(f"stats={{{', '.join(self.stats)}}}")
+        parts.append(f"evaluate as {self.evaluation}")
         return f"{type(self).__name__}(" + ", ".join(parts) + ")"
 
     @property
@@ -101,6 +103,18 @@ class Solution(eqx.Module):
         return self._events().times
 
 
+def _fill(sol, ts, ys, stats, result, problem, solver, evaluator, interpolation, events):
+    """The fields of a solution (called from the final classes' `__init__`); the arrays of
+    `problem`, `solver` and `evaluator` become leaves, the rest static."""
+    sol.ts = ts
+    sol.ys = ys
+    sol.stats = stats
+    sol.result = result
+    sol.interpolation = interpolation
+    sol.events = events
+    sol._dynamic, sol._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
+
+
 class ODESolution(Solution):
     """The solution of an ODE solve (explicit RK, ReversibleRK, IMEXRK, ...).
 
@@ -110,23 +124,10 @@ class ODESolution(Solution):
     controller and adjoint (the solver's accuracy, a solve per call).
     """
 
-    ts: Any
-    ys: Any
-    stats: dict
-    result: RESULTS
-    interpolation: Any
-    events: Any
-    _dynamic: Any
-    _static: Any = eqx.field(static=True)
+    evaluation: ClassVar[str] = "sol.evaluate(t)"
 
     def __init__(self, ts, ys, stats, result, problem, solver, evaluator, interpolation=None, events=None):
-        self.ts = ts
-        self.ys = ys
-        self.stats = stats
-        self.result = result
-        self.interpolation = interpolation
-        self.events = events
-        self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
+        _fill(self, ts, ys, stats, result, problem, solver, evaluator, interpolation, events)
 
     def evaluate(self, t):
         """The ODE state at time `t` inside the solved interval: a scalar, or (with
@@ -150,23 +151,10 @@ class FieldSolution(Solution):
     dense output.
     """
 
-    ts: Any
-    ys: Any
-    stats: dict
-    result: RESULTS
-    interpolation: Any
-    events: Any
-    _dynamic: Any
-    _static: Any = eqx.field(static=True)
+    evaluation: ClassVar[str] = "sol(x) or sol(x, t)"
 
     def __init__(self, ts, ys, stats, result, problem, solver, evaluator, interpolation=None, events=None):
-        self.ts = ts
-        self.ys = ys
-        self.stats = stats
-        self.result = result
-        self.interpolation = interpolation
-        self.events = events
-        self._dynamic, self._static = eqx.partition((problem, solver, evaluator), eqx.is_array)
+        _fill(self, ts, ys, stats, result, problem, solver, evaluator, interpolation, events)
 
     def __call__(self, x, t=None):
         """The learned field at points `x` (`(d,)` or `(n, d)`) and time `t`."""

@@ -10,7 +10,7 @@ import numpy as np
 from ._problems import AbstractProblem, NeuralODEProblem
 from ._ensemble import EnsembleProblem, solve_ensemble
 from ._events import check_events
-from ._results import RESULTS, is_successful
+from ._results import is_successful, result_message
 from ._saveat import SaveAt
 from ._validation import is_concrete
 
@@ -36,51 +36,96 @@ def register(problem_type: type, solver_type: type):
     return wrap
 
 
-def _lookup(problem, solver):
-    for p in type(problem).__mro__:
-        for s in type(solver).__mro__:
+def _lookup_types(problem_type: type, solver_type: type) -> Callable | None:
+    for p in problem_type.__mro__:
+        for s in solver_type.__mro__:
             fn = _REGISTRY.get((p, s))
             if fn is not None:
                 return fn
     return None
 
 
+def _lookup(problem, solver):
+    return _lookup_types(type(problem), type(solver))
+
+
+def _is_abstract(cls: type) -> bool:
+    """Abstract in equinox's sense: unimplemented abstract methods, `AbstractVar`s or
+    `AbstractClassVar`s (such a class cannot be instantiated)."""
+    return any(getattr(cls, attr, ()) for attr in ("__abstractmethods__", "__abstractvars__", "__abstractclassvars__"))
+
+
+def _solver_classes(base: type) -> list[type]:
+    """The public, instantiable classes among `base` and its subclasses (definition order)."""
+    found: list[type] = [] if _is_abstract(base) or base.__name__.startswith("_") else [base]
+    subclasses: list[type] = base.__subclasses__()
+    for sub in subclasses:
+        found += [c for c in _solver_classes(sub) if c not in found]
+    return found
+
+
+def _solvers_for(problem_type: type) -> list[type]:
+    """The instantiable solver classes `solve` dispatches to for `problem_type`, in
+    registration order (registered classes and their subclasses)."""
+    found: list[type] = []
+    for p, s in _REGISTRY:
+        if issubclass(problem_type, p):
+            found += [c for c in _solver_classes(s) if c not in found]
+    return found
+
+
 def supported_solvers(problem_type: type) -> list[str]:
-    """Names of solver classes registered for `problem_type` (or a base class of it)."""
-    names = {s.__name__ for (p, s) in _REGISTRY if issubclass(problem_type, p)}
-    return sorted(names)
+    """Names of the solver classes that can solve `problem_type`: the registered classes and
+    their subclasses, abstract ones left out (read from the registry, so always current)."""
+    return list(dict.fromkeys(c.__name__ for c in _solvers_for(problem_type)))
 
 
+def _takes(impl: Callable, option: str) -> bool:
+    params = inspect.signature(impl).parameters
+    return option in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _solvers_taking(option: str) -> str:
+    """Which solvers take the solver-specific `option`, per problem type (from the registry):
+    e.g. "NeuralIVP, DTPINN, PINN (for PDEProblem)"; "" if none does."""
+    parts = []
+    for problem_type in dict.fromkeys(p for p, _ in _REGISTRY):
+        impls = {c: _lookup_types(problem_type, c) for c in _solvers_for(problem_type)}
+        names = dict.fromkeys(c.__name__ for c, impl in impls.items() if impl is not None and _takes(impl, option))
+        if names:
+            parts.append(f"{', '.join(names)} (for {problem_type.__name__})")
+    return "; ".join(parts)
+
+
+#: What the solver-specific options of `solve` are for, added to the error for a solver that
+#: does not take one. Which solvers do take it is read from the registry (`_solvers_taking`).
 _OPTION_HINTS = {
-    "mesh": "one ODE solve has no batch axis to split: split a batch of problems instead "
-            "(jax.vmap over pds.solve with inputs placed by pds.shard_leading, or "
-            "pds.train(..., mesh=...)); see docs/scaling.md. Solvers taking `mesh`: NeuralIVP, "
-            "DTPINN, PINN.",
-    "adjoint": "`adjoint=` chooses how a time-stepping solve is differentiated (explicit RK, "
-               "ReversibleRK/ReversibleHeun/ALF, IMEXRK); see docs/gradients.md.",
-    "checkpoint": "checkpoints are for long runs: NeuralIVP, DTPINN, PINN (and pds.train for "
-                  "neural-ODE training); see docs/checkpoint.md.",
-    "event": "events are located on the dense output of a time-stepping ODE solve: explicit RK "
-             "solvers (pds.Tsit5(), ...) and IMEXRK take `event=`; the reversible solvers do not "
-             "(their gradient has no rule for the event's interpolant); see docs/events.md.",
+    "mesh": "`mesh=` splits a solve's samples over devices; a time-stepping ODE solve has no "
+            "batch axis to split: split a batch of problems instead (jax.vmap over pds.solve with "
+            "inputs placed by pds.shard_leading, or pds.train(..., mesh=...)); see docs/scaling.md.",
+    "adjoint": "`adjoint=` chooses how a time-stepping solve is differentiated; see docs/gradients.md.",
+    "checkpoint": "checkpoints are for long runs (also pds.train's, for neural-ODE training); see "
+                  "docs/checkpoint.md.",
+    "event": "events are located on the dense output of a time-stepping solve (a reversible "
+             "solver's gradient has no rule for the event's interpolant); see docs/events.md.",
 }
 
 
 def _check_options(impl, solver, options) -> None:
-    """Refuse solver-specific options the implementation does not take, naming them."""
-    if not options:
-        return
-    params = inspect.signature(impl).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
+    """Refuse solver-specific options the implementation does not take, naming them and the
+    solvers that do take them."""
     for name in options:
-        if name not in params:
-            hint = _OPTION_HINTS.get(name, "")
-            raise TypeError(
-                f"{type(solver).__name__} does not take the option `{name}`"
-                + (f": {hint}" if hint else ". Check the spelling; its solve options are listed in "
-                   f"help(pds.{type(solver).__name__}).")
-            )
+        if _takes(impl, name):
+            continue
+        hint = _OPTION_HINTS.get(name, "")
+        takers = _solvers_taking(name)
+        if takers:
+            hint += f"{' ' if hint else ''}Solvers taking `{name}`: {takers}."
+        raise TypeError(
+            f"{type(solver).__name__} does not take the option `{name}`"
+            + (f": {hint}" if hint else ". Check the spelling; its solve options are listed in "
+               f"help(pds.{type(solver).__name__}).")
+        )
 
 
 def solve(
@@ -217,11 +262,11 @@ def _raise_if_failed(sol, problem) -> None:
             "rejected steps."
         )
     if failed.ndim == 0:
-        message = RESULTS[sol.result]
+        message = result_message(sol.result)
     else:  # a batched problem: name the first failed member
         i = tuple(int(k) for k in np.argwhere(failed)[0])
         member = jax.tree.map(lambda v: v[i], sol.result)
-        message = f"{int(failed.sum())} of {failed.size} members failed; member {i}: {RESULTS[member]}"
+        message = f"{int(failed.sum())} of {failed.size} members failed; member {i}: {result_message(member)}"
     raise RuntimeError(
         f"{message}{where} Pass throw=False to get the partial solution and its `result`."
     )

@@ -19,10 +19,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from ._checkpoint import check_checkpoint, computation, describe, key_description, optimizer_computation
 from ._driver import AbstractRun, Advanced, Progress, drive
 from ._sharding import check_mesh, constrain_leading, replicate, shard_leading
+from ._validation import check_int
 
 
 def _batch(data, key, batch_size):
@@ -56,14 +58,13 @@ def _run_chunk(loss, optimizer, static, params, opt_state, data, start, n, chunk
 def _check_args(loss, model, optimizer, steps, data, batch_size, key, chunk):
     if not callable(loss):
         raise TypeError(f"`loss` must be a function loss(model, data) -> scalar; got {type(loss).__name__}.")
-    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+    if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
             f"`optimizer` must be an optax GradientTransformation, e.g. optax.adam(1e-3); got "
             f"{type(optimizer).__name__}."
         )
-    for name, value, minimum in (("steps", steps, 0), ("chunk", chunk, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+    check_int("steps", steps, 0, hint="It is the number of optimiser steps.")
+    check_int("chunk", chunk, 1, hint="It is the number of steps per compiled call (and per progress-bar update).")
     leaves = [x for x in jax.tree.leaves(model) if eqx.is_inexact_array(x)]
     if not leaves:
         raise ValueError("`model` has no floating-point arrays to train.")
@@ -72,14 +73,13 @@ def _check_args(loss, model, optimizer, steps, data, batch_size, key, chunk):
     if batch_size is not None:
         if key is None:
             raise ValueError("`batch_size` draws random minibatches: pass `key=jax.random.PRNGKey(...)` too.")
-        sizes = {x.shape[0] for x in jax.tree.leaves(data) if hasattr(x, "shape") and x.ndim}
+        sizes = {x.shape[0] for x in jax.tree.leaves(data) if isinstance(x, (jax.Array, np.ndarray)) and x.ndim}
         if len(sizes) != 1:
             raise ValueError(
                 f"`batch_size` needs `data` whose array leaves share one leading (batch) axis; found sizes {sorted(sizes)}."
             )
         (n,) = sizes
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or not 1 <= batch_size <= n:
-            raise ValueError(f"`batch_size` must be an int in [1, {n}] (the data's leading size); got {batch_size!r}.")
+        check_int("batch_size", batch_size, 1, n, hint=f"At most the data's leading size {n}.")
 
 
 def train(

@@ -81,3 +81,27 @@ def note_user_error(e: BaseException, what: str) -> None:
             "jnp.where(cond, a, b) or jax.lax.cond instead."
         )
     e.add_note(note)
+
+
+def is_int(value) -> bool:
+    """True for a Python or NumPy integer that is not a `bool`: the test `check_int` applies,
+    for code that dispatches on it (an index or a sequence of them) rather than raising."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None, *, hint: str = "") -> int:
+    """`value` as a Python int, checked: the one "int but not bool" test of the suite.
+
+    Raises `TypeError` naming `name` if `value` is not an integer (`bool`, floats and
+    integer-valued arrays of other kinds included), `ValueError` if it is outside
+    `[minimum, maximum]`. `hint` is appended to either message (what the option means or
+    how to fix it).
+    """
+    tail = f" {hint}" if hint else ""
+    if not is_int(value):
+        raise TypeError(f"`{name}` must be an int; got {value!r}.{tail}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = (f">= {minimum}" if maximum is None else f"<= {maximum}" if minimum is None
+                  else f"in [{minimum}, {maximum}]")
+        raise ValueError(f"`{name}` must be an int {bounds}; got {value!r}.{tail}")
+    return int(value)

@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import pdesolve as pds
+from pdesolve._validation import check_int
 
-from .wave import _check_dim, _check_positive
+from .wave import _check_positive
 
 __all__ = ["advection", "advection_boundary_bound"]
 
@@ -75,7 +76,7 @@ def _check_velocity(velocity, d):
 def advection_boundary_bound(*, d=2, velocity=None, T=0.5, sigma=0.1) -> float:
     """Upper bound of `|u|` on `∂[−1, 1]^d` over `t ∈ [0, T]`: `exp(−δ²/(2σ²))`,
     `δ = 1 − ‖c‖_∞ T/2` (the closest the bump's centre gets to a face)."""
-    d = _check_dim(d)
+    d = check_int("d", d, 1, hint="It is the spatial dimension.")
     c = _check_velocity(velocity, d)
     delta = 1.0 - float(np.max(np.abs(c))) * float(T) / 2.0
     return float(np.exp(-(delta**2) / (2.0 * float(sigma) ** 2)))
@@ -103,7 +104,7 @@ def advection(*, d=2, velocity=None, T=0.5, sigma=0.1):
     `bc=pds.Dirichlet(0.0)`, `tspan=(0, T)`, `args={"velocity": c}` (float64 NumPy, cast to
     the point's dtype inside `rhs`), `solution(x, t)` exact.
     """
-    d = _check_dim(d)
+    d = check_int("d", d, 1, hint="It is the spatial dimension.")
     T = _check_positive("T", T)
     sigma = _check_positive("sigma", sigma)
     c = _check_velocity(velocity, d)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
 
 import pdesolve as pds
@@ -263,10 +264,10 @@ def reference_solution(problem, ts, *, rtol: float = 1e-12, atol: float = 1e-14)
         yt = unravel(y)
         out = problem.vector_field(t, yt, problem.args)
         if linear is not None:
-            if callable(linear) and not hasattr(linear, "mv"):
-                lin = linear(yt)
-            elif hasattr(linear, "mv"):
+            if isinstance(linear, lx.AbstractLinearOperator):
                 lin = linear.mv(yt)
+            elif callable(linear):
+                lin = linear(yt)
             else:
                 lin = jnp.asarray(linear) @ y
                 lin = unravel(lin)

@@ -28,8 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import pdesolve as pds
+from pdesolve._validation import check_int
 
-from .wave import _check_dim, _check_positive
+from .wave import _check_positive
 
 __all__ = ["fokker_planck", "fokker_planck_drift", "fokker_planck_drift_divergence"]
 
@@ -87,7 +88,7 @@ def fokker_planck(d=8, *, T=1.0, D=0.01, alpha=0.25, a=0.2):
     E. Vanden-Eijnden, *Neural Galerkin scheme with active learning for high-dimensional
     evolution equations* (2022).
     """
-    d = _check_dim(d)
+    d = check_int("d", d, 1, hint="It is the dimension of the Fokker–Planck equation.")
     T = _check_positive("T", T)
     D = _check_positive("D", D)
     alpha = float(alpha)

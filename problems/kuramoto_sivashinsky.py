@@ -76,7 +76,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 
 import equinox as eqx
 import jax
@@ -85,6 +84,7 @@ import lineax as lx
 import numpy as np
 
 import pdesolve as pds
+from pdesolve._validation import check_int
 
 __all__ = [
     "KS_LENGTH",
@@ -112,16 +112,14 @@ def _dtype(dtype):
     return jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
 
 
+_N_HINT = ("It is the number of grid points: an even int >= 8 (the Fourier method needs an even N "
+           "and the 5-point stencil at least 5 points).")
+
+
 def _check_N(N) -> int:
-    try:
-        n = operator.index(N)
-    except TypeError:
-        n = None
-    if n is None or n < 8 or n % 2:
-        raise ValueError(
-            f"`N` (number of grid points) must be an even integer >= 8 (the Fourier method "
-            f"needs an even N and the 5-point stencil at least 5 points); got N={N!r}."
-        )
+    n = check_int("N", N, 8, hint=_N_HINT)
+    if n % 2:
+        raise ValueError(f"`N` must be even; got N={N!r}. {_N_HINT}")
     return n
 
 
@@ -186,8 +184,7 @@ def etdrk4_coefficients(z, *, M: int = 32):
 
     **Returns:** four numpy arrays with the shape of `z` (float64 for real `z`).
     """
-    if operator.index(M) < 8:
-        raise ValueError(f"`M` (number of contour points) must be an integer >= 8; got {M!r}.")
+    M = check_int("M", M, 8, hint="It is the number of contour points.")
     z = np.asarray(z)
     real = not np.iscomplexobj(z)
     zc = z.astype(np.complex128)
@@ -254,12 +251,8 @@ def ks_etdrk4(u0, *, L: float = KS_LENGTH, h: float = 0.025, n_steps: int, save_
         raise ValueError("`u0` contains NaN or inf.")
     L = _check_positive("L", L)
     h = _check_positive("h", h)
-    n_steps = operator.index(n_steps)
-    save_every = operator.index(save_every)
-    if n_steps < 0:
-        raise ValueError(f"`n_steps` must be >= 0; got {n_steps}.")
-    if save_every < 1:
-        raise ValueError(f"`save_every` must be >= 1; got {save_every}.")
+    n_steps = check_int("n_steps", n_steps, 0, hint="It is the number of steps of size h.")
+    save_every = check_int("save_every", save_every, 1, hint="The states are saved every this many steps.")
 
     lam, g = _ks_fourier(N, L)
     z = h * lam
@@ -488,9 +481,7 @@ def sinode_model(key, N: int = 64, dtype=None, *, hidden: int | None = None) -> 
     1600 for 512).
     """
     N = _check_N(N)
-    H = round(25 * N / 8) if hidden is None else operator.index(hidden)
-    if H < 1:
-        raise ValueError(f"`hidden` must be a positive integer; got {hidden!r}.")
+    H = round(25 * N / 8) if hidden is None else check_int("hidden", hidden, 1, hint="It is the width H of the hidden layers (None: round(25 N / 8)).")
     mlp = eqx.nn.MLP(
         in_size=N,
         out_size=N,

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import pdesolve as pds
+from pdesolve._validation import check_int
 
 __all__ = [
     "SPIRAL_MATRIX",
@@ -85,8 +86,7 @@ def spiral_data(
 
     **Returns:** `(ts, ys)` with shapes `(n_times,)` and `(n_times, 2)`.
     """
-    if int(n_times) < 2:
-        raise ValueError(f"`n_times` must be at least 2; got {n_times}.")
+    n_times = check_int("n_times", n_times, 2, hint="It is the number of samples, both ends included.")
     if not float(t1) > 0.0:
         raise ValueError(f"`t1` must be positive; got {t1}.")
     if noise < 0:
@@ -94,7 +94,7 @@ def spiral_data(
     if noise > 0 and key is None:
         raise ValueError("`noise > 0` needs a PRNG key: pass key=jax.random.PRNGKey(seed).")
     prob = true_spiral_problem(tspan=(0.0, float(t1)), dtype=dtype)
-    ts = jnp.linspace(0.0, float(t1), int(n_times), dtype=prob.y0.dtype)
+    ts = jnp.linspace(0.0, float(t1), n_times, dtype=prob.y0.dtype)
     sol = pds.solve(
         prob,
         pds.Dopri5(),

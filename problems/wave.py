@@ -89,15 +89,6 @@ def _check_positive(name: str, value) -> float:
     return out
 
 
-def _check_dim(value, name: str = "d", minimum: int = 1) -> int:
-    """A Python / NumPy integer >= minimum (not a bool, not a float)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value}.")
-    return int(value)
-
-
 # ---------------------------------------------------------------------------------------------
 # the exact solution
 # ---------------------------------------------------------------------------------------------

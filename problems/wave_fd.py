@@ -36,9 +36,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from pdesolve._validation import check_int
+
 from .wave import (
     WAVE_SHARPNESS,
-    _check_dim,
     _check_positive,
     _WaveSolution,
     wave3d_exact,
@@ -136,7 +137,7 @@ def wave3d_finite_difference(
     Cost: `steps = ceil(√3 T (n − 1)/(2 cfl))` (86 at the defaults) applications of the 7-point
     stencil to `(n − 2)³` values, plus evaluating the exact initial data on the grid.
     """
-    n = _check_dim(n, "n", minimum=3)
+    n = check_int("n", n, 3, hint="It is the number of nodes per axis, the two boundary nodes included.")
     T = _check_positive("T", T)
     sharpness = _check_positive("sharpness", sharpness)
     cfl = _check_positive("cfl", cfl)

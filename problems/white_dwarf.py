@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import pdesolve as pds
+from pdesolve._validation import check_int
 
 __all__ = [
     "WHITE_DWARF_DT",
@@ -138,11 +139,10 @@ def white_dwarf_data(
     from scipy.integrate import solve_ivp
 
     if ts is None:
-        if int(n_times) < 2:
-            raise ValueError(f"`n_times` must be at least 2; got {n_times}.")
+        n_times = check_int("n_times", n_times, 2, hint="It is the number of equally spaced times on [0, t1].")
         if not float(t1) > 0.0:
             raise ValueError(f"`t1` must be positive; got {t1}.")
-        ts = np.linspace(0.0, float(t1), int(n_times))
+        ts = np.linspace(0.0, float(t1), n_times)
     ts = np.asarray(ts, dtype=np.float64)
     if ts.ndim != 1 or ts.size == 0:
         raise ValueError(f"`ts` must be a non-empty 1-D array of times; got shape {ts.shape}.")
@@ -187,12 +187,11 @@ def white_dwarf_model(key, *, hidden: int = 10, dtype=None) -> WhiteDwarfMLP:
     **Arguments:** `key` a JAX PRNG key; `hidden` the width of the single hidden layer
     (default 10, the paper's); `dtype` of the weights (default JAX's default float).
     """
-    if int(hidden) < 1:
-        raise ValueError(f"`hidden` must be a positive integer; got {hidden}.")
+    hidden = check_int("hidden", hidden, 1, hint="It is the width of the hidden layer.")
     mlp = eqx.nn.MLP(
         in_size=3,
         out_size=2,
-        width_size=int(hidden),
+        width_size=hidden,
         depth=1,
         activation=jnp.tanh,
         key=key,

@@ -8,7 +8,7 @@ default `O(sqrt(max_steps))`), `DirectAdjoint()` (forward and reverse mode, so `
 See docs/gradients.md.
 """
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, final
 
 import equinox as eqx
 
@@ -26,11 +26,21 @@ from pdesolve._tableau import ButcherTableau
 class AbstractExplicitRK(AbstractSolver):
     """An explicit Runge–Kutta method given by a `ButcherTableau`.
 
+    A subclass provides `tableau`: as a `ClassVar` (the built-in methods, e.g. `Tsit5`, whose
+    `Tsit5.tableau` is read on the class) or as a field (`ExplicitRK(tableau)`).
+
     Gradients are chosen with `solve(..., adjoint=...)`: `RecursiveCheckpointAdjoint`
     (default), `DirectAdjoint` or `ForwardMode` (docs/gradients.md).
     """
 
-    tableau: eqx.AbstractClassVar[ButcherTableau]
+    if TYPE_CHECKING:
+        # equinox lets a ClassVar or a field implement an `AbstractVar`; mypy reads
+        # `AbstractVar[T]` as a plain instance attribute, which a ClassVar may not override,
+        # so type checkers see a read-only attribute instead.
+        @property
+        def tableau(self) -> ButcherTableau: ...
+    else:
+        tableau: eqx.AbstractVar[ButcherTableau]
 
     @property
     def order(self) -> int:
@@ -123,10 +133,11 @@ METHODS: tuple[type[AbstractExplicitRK], ...] = (Euler, Heun, Midpoint, Ralston,
 METHOD_NAMES: tuple[str, ...] = tuple(m.__name__ for m in METHODS)
 
 
+@final
 class ExplicitRK(AbstractExplicitRK):
     """An explicit Runge–Kutta solver for a user-supplied `ButcherTableau`."""
 
-    tableau: ButcherTableau  # pyright: ignore
+    tableau: ButcherTableau
 
 
 @eqx.filter_jit

@@ -36,7 +36,7 @@ import lineax as lx
 from pdesolve._adjoint import AUTODIFF_ADJOINTS, DiscreteAdjoint, resolve_adjoint
 from pdesolve._controllers import ConstantStepSize, resolve_controller
 from pdesolve._imex_tableau import ARK3_2_4L2SA, IMEX_TABLEAUX, IMEXTableau
-from pdesolve._integrate import AbstractStepper, integrate, validate
+from pdesolve._integrate import HERMITE_FEVALS, AbstractStepper, hermite_dense_step, integrate, validate
 from pdesolve._linear import apply_operator, check_operator_dtype, linear_operator
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._results import RESULTS
@@ -176,16 +176,16 @@ class _Linear(eqx.Module):
         a_mat = op.as_matrix()
         eye = jnp.eye(a_mat.shape[0], dtype=a_mat.dtype)
         a_max = jnp.max(jnp.abs(a_mat))
-        ops, states, ok = [], [], jnp.array(True)
+        mats, states, ok = [], [], jnp.array(True)
         for g in self.diagonals:
             coeff = self.direction.scale(dt * g)
             m = lx.MatrixLinearOperator(eye - coeff * a_mat)
             st = self.solver.init(m, {})
-            ops.append(m)
+            mats.append(m)
             states.append(st)
             scale = jnp.maximum(1.0, jnp.abs(coeff) * a_max)
             ok = ok & _pivots_ok(st, a_mat.shape[0], scale)
-        return _Factors(tuple(ops), tuple(states), dt, ok)
+        return _Factors(tuple(mats), tuple(states), dt, ok)
 
     def _solve_one(self, factors, k, r, transpose):
         op, state = factors.ops[k], factors.states[k]
@@ -398,10 +398,14 @@ class _IMEXStepper(AbstractStepper):
         same = jnp.abs(dt - pre.dt) <= 64 * jnp.finfo(jnp.result_type(dt)).eps * jnp.abs(pre.dt)
         return _filter_cond(same, lambda: pre, lambda: self.linear.factorise(pA, dt))
 
-    def step(self, f, t, dt, y, state):
-        return self.step_with_result(f, t, dt, y, state)[:3]
+    @property
+    def dense_fevals(self):
+        return HERMITE_FEVALS
 
-    def step_with_result(self, f, t, dt, y, state):
+    def dense_step(self, f, t, dt, y, state):
+        return hermite_dense_step(self, f, t, dt, y, state)
+
+    def step(self, f, t, dt, y, state):
         pA = self.pA
         if self.discrete:
             # The adjoint accounts for A's parameters analytically; the factors are data.

@@ -48,10 +48,11 @@ from pdesolve._solution import FieldSolution
 from pdesolve._solve import AbstractSolver, register
 from pdesolve._rbf_fd import assemble, rbf_fd_matrix
 from pdesolve._sparse import EllMatrix
+from pdesolve._validation import check_int
 
 from .explicit_rk import Tsit5
 from .imex import IMEXRK
-from .pinn import _check_boundary, _node_set, _with_boundary_on
+from .pinn._setup import _check_boundary, _node_set, _with_boundary_on
 
 __all__ = ["MethodOfLines"]
 
@@ -102,13 +103,11 @@ class MethodOfLines(AbstractSolver):
     stability_check: bool = True
 
     def __check_init__(self):
-        for name in ("n_nodes", "order"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"MethodOfLines(`{name}`=...) must be a positive int; got {v!r}.")
-        k = self.hyperviscosity_power
-        if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
-            raise ValueError(f"MethodOfLines(`hyperviscosity_power`=...) must be an int >= 1 or None; got {k!r}.")
+        check_int("n_nodes", self.n_nodes, 1, hint="MethodOfLines(n_nodes=...) is the number of quasi-uniform nodes of the domain.")
+        check_int("order", self.order, 1, hint="MethodOfLines(order=...) is the design order p of the RBF-FD operators.")
+        if self.hyperviscosity_power is not None:
+            check_int("hyperviscosity_power", self.hyperviscosity_power, 1,
+                      hint="MethodOfLines(hyperviscosity_power=k) is the power of the Laplacian Δ^k of the hyperviscosity; None: k = 2.")
         c = self.hyperviscosity
         if isinstance(c, bool) or not isinstance(c, (int, float, np.floating, np.integer)) or not (np.isfinite(c) and c >= 0):
             raise ValueError(f"MethodOfLines(`hyperviscosity`=...) must be a finite float >= 0; got {c!r}.")

@@ -53,14 +53,15 @@ from pdesolve._integrate import (
 )
 from pdesolve._nystrom import NystromPreconditioner, nystrom_cg
 from pdesolve._problems import PDEProblem
-from pdesolve._results import RESULTS
+from pdesolve._results import RESULTS, result_code, result_message
 from pdesolve._rk import RKStepper, rk_step_looped
 from pdesolve._saveat import SaveAt
 from pdesolve._sharding import check_batch, check_mesh, constrain_leading, replicate, shard_leading
-from pdesolve._sinusoidal_mlp import SinusoidalMLP
+from pdesolve._sinusoidal_mlp import AbstractLinearHead, SinusoidalMLP
 from pdesolve._solution import FieldSolution
 from pdesolve._solve import AbstractSolver, register
 from pdesolve._tableau import ButcherTableau
+from pdesolve._validation import check_int
 from pdesolve._xla import reduce_safe_filter_jit
 
 from ._neural_ivp_fit import adam_fit, model_dtype, relative_fit_error, tune_head
@@ -90,12 +91,13 @@ class RestartPolicy(eqx.Module):
     Also, a step whose CG solve fails to reach the tolerance triggers one restart and a
     retry of the step before the solve is declared failed (`RESULTS.linear_solve_failed`).
 
-    Args:
-        max_cg_iterations: int or None (default 150).
-        max_condition: float or None (default 1e4).
-        time_fraction: float in (0, 1] or None (default None; the reference uses 0.5).
-        min_period: seconds, default 0.
-        max_restarts: upper bound on the number of restarts (default 50).
+    **Arguments:**
+
+    - `max_cg_iterations`: int or None (default 150).
+    - `max_condition`: float or None (default 1e4).
+    - `time_fraction`: float in (0, 1] or None (default None; the reference uses 0.5).
+    - `min_period`: seconds, default 0.
+    - `max_restarts`: upper bound on the number of restarts (default 50).
     """
 
     max_cg_iterations: int | None = 150
@@ -167,9 +169,19 @@ def _check_n_samples(solver, dim, p, k):
         )
 
 
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}; got {value!r}.")
+#: NeuralIVP's integer options: their minimum and what they mean (for the error messages).
+_INT_OPTIONS = {
+    "width": (1, "the default model's hidden width"),
+    "depth": (1, "the default model's number of hidden layers"),
+    "n_frequencies": (0, "the default model's highest embedding frequency power L"),
+    "n_samples": (1, "the number of Monte-Carlo samples per step"),
+    "n_eval_samples": (1, "the number of samples of the residual and error histories"),
+    "rank": (1, "the rank of the Nyström preconditioner"),
+    "cg_max_steps": (1, "CG's iteration cap"),
+    "fit_steps": (0, "the number of Adam steps of the fit to u0"),
+    "fit_batch": (1, "the number of points per Adam step of the fit to u0"),
+    "head_samples": (1, "the number of points of the last layer's least-squares fit"),
+}
 
 
 class NeuralIVP(AbstractSolver):
@@ -187,8 +199,8 @@ class NeuralIVP(AbstractSolver):
     - `model`: an equinox module mapping ONE point `(d,)` to `()` or `(k,)`; default a
       `SinusoidalMLP` (3 x 100 swish on a sinusoidal embedding with L = 5, α = 1, scale
       1.5, one trunk per component, bump factor for zero Dirichlet conditions). A user
-      model must satisfy the boundary condition itself; head tuning needs `head_design`
-      / `with_head` (as `SinusoidalMLP` has) and is skipped otherwise.
+      model must satisfy the boundary condition itself; head tuning needs a
+      `pds.AbstractLinearHead` (as `SinusoidalMLP` is) and is skipped otherwise.
     - `width`, `depth`, `activation`, `n_frequencies`: the default model's shape.
     - `tableau`: any explicit `ButcherTableau` (default Bosh3 = RK23). Adaptive control
       needs an embedded pair.
@@ -264,17 +276,14 @@ class NeuralIVP(AbstractSolver):
     def __check_init__(self):
         if self.model is not None and not callable(self.model):
             raise TypeError(f"`model` must be a callable equinox module or None; got {type(self.model).__name__}.")
-        for name in ("width", "depth", "n_samples", "n_eval_samples", "rank", "cg_max_steps",
-                     "fit_batch", "head_samples"):
-            _check_positive_int(name, getattr(self, name))
+        for name, (minimum, meaning) in _INT_OPTIONS.items():
+            check_int(name, getattr(self, name), minimum, hint=f"NeuralIVP({name}=...) is {meaning}.")
         if self.n_samples < MIN_SAMPLES:
             raise ValueError(
                 f"`n_samples` must be >= {MIN_SAMPLES} (and, at solve, >= 32 x the dimension and the "
                 f"Nyström rank; see docs/neural-ivp.md); got {self.n_samples}. Too few samples fit θ̇ to "
                 f"a handful of points and the run drifts while reporting success."
             )
-        _check_positive_int("fit_steps", self.fit_steps, minimum=0)
-        _check_positive_int("n_frequencies", self.n_frequencies, minimum=0)
         if not isinstance(self.tableau, ButcherTableau):
             raise TypeError(f"`tableau` must be a pds.ButcherTableau; got {type(self.tableau).__name__}.")
         if self.linear_solver not in ("cg", "dense"):
@@ -335,7 +344,9 @@ def _check_problem(problem: PDEProblem, solver: NeuralIVP):
 def _default_model(problem: PDEProblem, solver: NeuralIVP, key):
     lower, upper = problem.domain.bounding_box()
     x = jnp.asarray((lower + upper) / 2)
-    shape = jnp.shape(problem.u0(x))
+    u0 = problem.u0
+    assert u0 is not None  # NeuralIVP solves evolution problems, which PDEProblem gives a `u0`
+    shape = jnp.shape(u0(x))
     # Everything but the key is static (plain floats and tuples): one compiled initialiser
     # per network shape instead of ~40 one-op programs, shared by the restarts.
     return _init_mlp(
@@ -478,7 +489,7 @@ def _theta_dot(solver, problem, net, theta, t, X, key, x0, mu_scale):
         x, info = _theta_dot_cg(solver, problem, net, theta, t, X, key, x0, mu_scale)
     else:
         x, info = _theta_dot_dense(solver, problem, net, theta, t, X, mu_scale)
-    info = dict(info, result=info["result"]._value, iterations=jnp.asarray(info["iterations"], jnp.int32))
+    info = dict(info, result=result_code(info["result"]), iterations=jnp.asarray(info["iterations"], jnp.int32))
     return x, info
 
 
@@ -511,7 +522,7 @@ def _rk_attempt(solver, problem, net, theta, t, dt, key, mu_scale, mesh=None):
     return dict(
         theta=theta_next,
         theta_err=theta_err,
-        linear_ok=jnp.all(infos["result"] == RESULTS.successful._value),
+        linear_ok=jnp.all(infos["result"] == result_code(RESULTS.successful)),
         stage=dict(iterations=infos["iterations"], residual=infos["residual"], result=infos["result"]),
         condition=infos["condition"][0],
         lambda_max=infos["lambda_max"][0],
@@ -589,7 +600,7 @@ def _fit(solver, problem, model, target, key):
     )
     X = problem.domain.sample_interior(key_eval, solver.n_eval_samples).astype(model_dtype(model))
     err_adam = float(relative_fit_error(fitted, target, X))
-    if solver.head_tuning and hasattr(fitted, "head_design") and hasattr(fitted, "with_head"):
+    if solver.head_tuning and isinstance(fitted, AbstractLinearHead):
         tuned = tune_head(fitted, target, problem.domain, key_head, samples=solver.head_samples,
                           ridge=solver.head_ridge)
         err = float(relative_fit_error(tuned, target, X))
@@ -751,7 +762,7 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
     )
     if throw and result != RESULTS.successful:
         raise RuntimeError(
-            f"NeuralIVP stopped at t={t:.6g} of {t1:.6g}: {RESULTS[result]}"
+            f"NeuralIVP stopped at t={t:.6g} of {t1:.6g}: {result_message(result)}"
         )
     return FieldSolution(
         ts=ts, ys=ys, stats=stats, result=result, problem=problem, solver=solver,

@@ -26,7 +26,7 @@ import numpy as np
 
 from pdesolve._adjoint import AUTODIFF_ADJOINTS, ReversibleAdjoint, resolve_adjoint
 from pdesolve._controllers import resolve_controller
-from pdesolve._integrate import AbstractStepper, assemble_saved, integrate, validate
+from pdesolve._integrate import HERMITE_FEVALS, AbstractStepper, assemble_saved, hermite_dense_step, integrate, validate
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._results import RESULTS
 from pdesolve._rk import ode_rhs, rk_increment
@@ -83,9 +83,10 @@ class AbstractReversibleSolver(AbstractSolver):
         """Tolerance of the constant-step drift check of two-copy states (`None`: not checked;
         ReversibleHeun's `y`, `ŷ` differ by O(h) by design, ALF has one copy)."""
 
+    @abc.abstractmethod
     def augmented_rhs(self, f, t, state, p) -> Any:
-        """The vector field on the augmented state (for automatic initial step sizes)."""
-        raise NotImplementedError(f"{type(self).__name__} supports constant steps only.")
+        """The time derivative of the augmented state along the exact flow (what the
+        integrator's controller sees as the vector field, e.g. to choose a first step)."""
 
     @property
     @abc.abstractmethod
@@ -262,6 +263,10 @@ class ReversibleHeun(AbstractReversibleSolver):
     def output(self, state):
         return state[0]
 
+    def augmented_rhs(self, f, t, state, p):
+        y, yh, _ = state
+        return (f(t, y, p), *_flow_derivative(f, t, yh, p))
+
 
 class ALF(AbstractReversibleSolver):
     """Asynchronous leapfrog integrator (Zhuang et al. 2021, MALI), order 2.
@@ -299,6 +304,17 @@ class ALF(AbstractReversibleSolver):
 
     def output(self, state):
         return state[0]
+
+    def augmented_rhs(self, f, t, state, p):
+        return _flow_derivative(f, t, state[0], p)
+
+
+def _flow_derivative(f, t, y, p):
+    """`(f(t, y), d/dt f(t, y(t)))` along the exact flow `y' = f`: the derivative of a
+    state that carries a copy of `f` (ReversibleHeun's `f(ŷ)`, ALF's `v`), by one JVP."""
+    fy = f(t, y, p)
+    _, dfy = jax.jvp(lambda s, x: f(s, x, p), (t, y), (jnp.ones_like(t), fy))
+    return fy, dfy
 
 
 # Weight of the drift's growth in the error estimate. The growth per step is what the
@@ -344,9 +360,16 @@ class _ForwardStepper(AbstractStepper):
     def init(self, f, t0, y0):
         return None
 
+    @property
+    def dense_fevals(self):
+        return HERMITE_FEVALS
+
     def step(self, f, t, dt, y, state):
         y1, err = self.solver.forward(self.f, t, dt, y, self.p)
-        return y1, err, None
+        return y1, err, None, RESULTS.successful
+
+    def dense_step(self, f, t, dt, y, state):  # (reversible solves refuse dense output; used by probes only)
+        return hermite_dense_step(self, f, t, dt, y, state)
 
 
 def _drift_failed(solver, state0, saved, final, n_saved):

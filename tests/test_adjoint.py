@@ -120,7 +120,7 @@ def test_solution_is_a_pytree_through_jit_and_vmap():
     assert callable(sol.problem.vector_field) and isinstance(sol.solver, pds.Tsit5)
     a = jnp.array([0.5, 2.0, 8.0])
     batch = jax.vmap(run)(a)
-    assert batch.ys.shape == (3, 5, 2) and batch.result._value.shape == (3,)
+    assert batch.ys.shape == (3, 5, 2) and pds.result_code(batch.result).shape == (3,)
     steps = np.asarray(batch.stats["num_steps"])
     assert steps.shape == (3,) and len(set(steps.tolist())) > 1  # members took different steps
     for k in range(3):
@@ -130,8 +130,8 @@ def test_solution_is_a_pytree_through_jit_and_vmap():
         return pds.solve(pds.remake(prob, args=a), pds.Tsit5(), controller=ctrl, max_steps=12, throw=False)
 
     bad = jax.vmap(short)(a)
-    codes = [int(short(x).result._value) for x in a]
-    assert np.asarray(bad.result._value).tolist() == codes
+    codes = [int(pds.result_code(short(x).result)) for x in a]
+    assert np.asarray(pds.result_code(bad.result)).tolist() == codes
     assert len(set(codes)) == 2  # some members finish, some hit max_steps
 
 
@@ -143,7 +143,7 @@ def _traced_solve():
     @jax.jit
     def run(ts, t1):
         p = pds.NeuralODEProblem(lambda t, y, args: -y, jnp.array([1.0, 2.0]), (0.0, t1))
-        return pds.solve(p, pds.Tsit5(), dt0=0.1, saveat=pds.SaveAt(ts=ts), throw=False).result._value
+        return pds.result_code(pds.solve(p, pds.Tsit5(), dt0=0.1, saveat=pds.SaveAt(ts=ts), throw=False).result)
 
     return run
 
@@ -160,7 +160,7 @@ def _traced_solve():
 def test_traced_times_are_checked_at_run_time(ts, t1, ok):
     code = _traced_solve()(jnp.asarray(ts), jnp.asarray(t1))
     want = pds.RESULTS.successful if ok else pds.RESULTS.invalid_times
-    assert int(code) == int(want._value)
+    assert int(code) == int(pds.result_code(want))
 
 
 def test_traced_times_raise_with_throw():

@@ -81,7 +81,7 @@ def test_resuming_a_finished_run_returns_it(pinn_runs):
 
 
 def test_killed_run_loses_at_most_one_interval(tmp_path, monkeypatch):
-    import pdesolve.solvers.pinn as pinn_mod
+    import pdesolve.solvers.pinn._training as pinn_mod
 
     real, calls = pinn_mod._run_chunk, []
 

@@ -89,7 +89,7 @@ def test_ensemble_with_dense_output_events_and_gradients():
      (lambda: pds.EnsembleProblem(BASE, y0=jnp.ones((3, 2)), args=jnp.ones(4)), {}, "different member counts"),
      (lambda: pds.EnsembleProblem(BASE, prob_func=lambda p, i, k: p), {}, "trajectories=N"),
      (lambda: pds.EnsembleProblem(BASE, args=jnp.ones(3)), dict(trajectories=4), "batches hold 3"),
-     (lambda: pds.EnsembleProblem(BASE, args=jnp.ones(3)), dict(trajectories=0), "positive int")],
+     (lambda: pds.EnsembleProblem(BASE, args=jnp.ones(3)), dict(trajectories=0), "`trajectories` must be an int >= 1")],
 )
 def test_bad_ensembles_raise(make, kw, match):
     with pytest.raises(ValueError, match=match):

@@ -182,7 +182,7 @@ def test_bad_events_raise(bad, match):
 
 def test_unsupported_solvers_and_shapes_raise():
     prob = pds.NeuralODEProblem(_ball, jnp.array([1.0, 3.0]), (0.0, 10.0))
-    with pytest.raises(TypeError, match="does not take the option `event`.*explicit RK"):
+    with pytest.raises(TypeError, match="does not take the option `event`.*Solvers taking `event`: .*Tsit5.*IMEXRK"):
         pds.solve(prob, pds.ReversibleRK(pds.Tsit5()), event=GROUND, dt0=0.01)
     with pytest.raises(TypeError, match="pds.Event"):
         pds.solve(prob, pds.Tsit5(), event=lambda t, y, a: y[0], **PID)

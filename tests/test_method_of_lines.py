@@ -99,8 +99,10 @@ def test_bad_problems_raise():
                           domain=pds.Box([-1.0], [1.0]), bc=None, args=NU)
     with pytest.raises(ValueError, match="needs a boundary condition"):
         pds.solve(free, pds.MethodOfLines(n_nodes=21), dt0=0.01)
-    with pytest.raises(ValueError, match="positive int"):
+    with pytest.raises(ValueError, match="`n_nodes` must be an int >= 1"):
         pds.MethodOfLines(n_nodes=0)
+    with pytest.raises(TypeError, match="`order` must be an int"):
+        pds.MethodOfLines(order=True)
     with pytest.raises(TypeError, match="time_solver"):
         pds.MethodOfLines(time_solver="tsit5")
 

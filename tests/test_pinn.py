@@ -226,26 +226,22 @@ def test_unsupported_equations_and_problems():
 
 
 @pytest.mark.parametrize(
-    ("make", "match"),
+    ("make", "error", "match"),
     [
-        (lambda: pds.DTPINN(order=0), "`order` must be >= 1"),
-        (lambda: pds.DTPINN(order=2.5), "`order` must be an int"),
-        (lambda: pds.DTPINN(optimizer="sgd"), "`optimizer` must be one of"),
-        (
-            lambda: pds.DTPINN(nodes=np.zeros((5, 2))),
-            "`nodes` must be a pds.PointCloud",
-        ),
-        (lambda: pds.DTPINN(time_slices=1), "`time_slices` must be >= 2"),
-        (
-            lambda: pds.DTPINN(learning_rate=-1.0),
-            "`learning_rate` must be a finite number > 0",
-        ),
-        (lambda: pds.PINN(dtype="float16"), "`dtype` must be 'float32' or 'float64'"),
-        (lambda: pds.PINN(width=0), "`width` must be >= 1"),
+        (lambda: pds.DTPINN(order=0), ValueError, "`order` must be an int >= 1"),
+        (lambda: pds.DTPINN(order=2.5), TypeError, "`order` must be an int"),
+        (lambda: pds.DTPINN(order=True), TypeError, "`order` must be an int"),
+        (lambda: pds.DTPINN(optimizer="sgd"), ValueError, "`optimizer` must be one of"),
+        (lambda: pds.DTPINN(nodes=np.zeros((5, 2))), TypeError, "`nodes` must be a pds.PointCloud"),
+        (lambda: pds.DTPINN(time_slices=1), ValueError, "`time_slices` must be an int >= 2"),
+        (lambda: pds.DTPINN(learning_rate=-1.0), ValueError, "`learning_rate` must be a finite number > 0"),
+        (lambda: pds.DTPINN(ghost=1), TypeError, "`ghost` must be True or False"),
+        (lambda: pds.PINN(dtype="float16"), ValueError, "`dtype` must be 'float32' or 'float64'"),
+        (lambda: pds.PINN(width=0), ValueError, "`width` must be an int >= 1"),
     ],
 )
-def test_constructor_validation(make, match):
-    with pytest.raises((TypeError, ValueError), match=match):
+def test_constructor_validation(make, error, match):
+    with pytest.raises(error, match=match):
         make()
 
 

@@ -6,7 +6,7 @@ hold the saved states. Real solutions are tiny (seconds); a few hand-made `Field
 known evaluator cover slices of 3-D domains and vector-valued fields cheaply.
 """
 
-from typing import Any
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -333,14 +333,7 @@ def test_stats_dict(dtpinn_sol, neural_ivp_like_sol):
 class _OtherSolution(pds.Solution):
     """A concrete Solution that is neither an ODESolution nor a FieldSolution."""
 
-    ts: Any
-    ys: Any
-    stats: dict
-    result: Any
-    interpolation: Any
-    events: Any
-    _dynamic: Any
-    _static: Any
+    evaluation: ClassVar[str] = "not at all"
 
 
 def test_bad_inputs(ode_sol, dtpinn_sol):
@@ -348,8 +341,8 @@ def test_bad_inputs(ode_sol, dtpinn_sol):
         pds.plot(np.zeros(3))
     with pytest.raises(TypeError, match="`sol` must be a pds.Solution.*got object"):
         pds.plot(object())
-    other = _OtherSolution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful, interpolation=None,
-                           events=None, _dynamic=None, _static=None)
+    other = _OtherSolution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful, problem=None, solver=None,
+                           evaluator=None)
     with pytest.raises(ValueError, match="`sol` is a _OtherSolution; pds.plot draws FieldSolution and ODESolution"):
         pds.plot(other)
     not_pde = pds.FieldSolution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful,
@@ -366,7 +359,7 @@ def test_bad_inputs(ode_sol, dtpinn_sol):
         pds.plot(ode_sol, times=[1.0])
     with pytest.raises(ValueError, match="`sol`: the dict holds no history"):
         pds.plot({"wall_time": 1.0})
-    with pytest.raises(ValueError, match="`resolution` must be >= 2"):
+    with pytest.raises(ValueError, match="`resolution` must be an int >= 2"):
         pds.plot(dtpinn_sol, resolution=1)
 
 

@@ -42,20 +42,20 @@ def _pinn_residual(sol, problem, n=1000, seed=12345) -> float:
     X = jnp.asarray(problem.domain.sample_interior(k1, n), dtype=dtype)
     if problem.is_steady:
 
-        def one(x):
+        def residual_at(x):
             return problem.residual(pds.Field(model, x), x, problem.args)
 
-        r = jax.jit(jax.vmap(one))(X)
+        r = jax.jit(jax.vmap(residual_at))(X)
     else:
         t0, t1 = (float(t) for t in problem.tspan)
         T = jax.random.uniform(k2, (n,), minval=t0, maxval=t1).astype(dtype)
 
-        def one(x, t):
+        def residual_at_time(x, t):
             u = pds.Field(lambda y: model(jnp.concatenate([y, t[None]])), x)
             ut = jax.jvp(lambda s: model(jnp.concatenate([x, s[None]])), (t,), (jnp.ones_like(t),))[1]
             return ut - problem.rhs(u, x, t, problem.args)
 
-        r = jax.jit(jax.vmap(one))(X, T)
+        r = jax.jit(jax.vmap(residual_at_time))(X, T)
     r = np.asarray(r, dtype=float)
     return float(np.sqrt(np.mean(r**2)))
 
@@ -98,10 +98,3 @@ def _metrics(name, sol, problem, extra) -> dict:
     return m
 
 
-def _result_text(result) -> str:
-    """The short name of a `pds.RESULTS` member (e.g. `max_steps_reached`), else its message."""
-    # equinox.Enumeration keeps its members by name in `_name_to_item`.
-    for name, item in getattr(pds.RESULTS, "_name_to_item", {}).items():
-        if bool(item == result):
-            return name
-    return str(pds.RESULTS[result])

@@ -88,8 +88,8 @@ def _footnotes(rows, families) -> list[str]:
     if any(r.get("error") is None for r in rows):
         notes.append("'-' in the error column: no exact solution (or the solve failed).")
     if any(r.get("result") is not None for r in rows):
-        notes.append("result: the Solution's pdesolve.RESULTS member (see its message with "
-                     "pds.RESULTS[sol.result]).")
+        notes.append("result: the name of the Solution's pdesolve.RESULTS member (see its message "
+                     "with pds.result_message(sol.result)).")
     notes.append("wall s: the whole solve including compilation.")
     return notes
 

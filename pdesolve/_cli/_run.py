@@ -16,7 +16,7 @@ from pdesolve.problems import CATALOGUE
 from ._catalogue import CHECKPOINT_SOLVERS, SOLVERS, _canonical, _describe_kind, _family, solvers_for
 from ._errors import CLIError
 from ._figures import _check_plotting, _write_plots
-from ._metrics import _metrics, _result_text
+from ._metrics import _metrics
 from ._report import _comparison, _fmt, _footnotes, _result_table, _short
 from ._settings import _build_solver, _parse_sets, _route, _solve_options
 
@@ -111,7 +111,7 @@ def cmd_run(args) -> int:
         m = _metrics(n, sol, problem, extra)
         m.update(problem=args.problem, solver=n, wall=wall)
         if not sol.successful:
-            m["result"] = _result_text(sol.result)
+            m["result"] = pds.result_name(sol.result)
         if "resumed_from_step" in sol.stats and sol.stats["resumed_from_step"] is not None:
             print(f"  resumed from step {sol.stats['resumed_from_step']} of {ckpt_path}")
         rows.append(m)

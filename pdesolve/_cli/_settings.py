@@ -20,6 +20,7 @@ import numpy as np
 
 import pdesolve as pds
 from pdesolve.solvers.explicit_rk import METHOD_NAMES
+from pdesolve._validation import check_int
 
 from ._catalogue import ADAPTIVE_ODE_SOLVERS, PINN_SOLVERS, _adaptive, _family, _solver_class
 from ._errors import CLIError
@@ -75,8 +76,8 @@ def _problem_keys(constructor) -> list[str]:
 def _route(sets: dict, problem_name: str, solver_names: list[str], constructor) -> tuple:
     """Split `--set` items into problem keywords and, per solver, fields and solve keywords."""
     problem_keys = _problem_keys(constructor)
-    per_solver = {n: ({}, {}) for n in solver_names}
-    problem_kw = {}
+    per_solver: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {n: ({}, {}) for n in solver_names}
+    problem_kw: dict[str, Any] = {}
     for key, value in sets.items():
         used = False
         for n in solver_names:
@@ -119,7 +120,7 @@ def _defaults(name: str, kind: tuple) -> tuple[dict, dict]:
                  "fit_batch": 500, "head_samples": 3000},
             {},
         )
-    fields = {}
+    fields: dict[str, Any] = {}
     if name == "ReversibleRK":
         # coupling 0.9: the parasitic mode stays stable while |mu| h < 0.1, so the adaptive
         # drift control needs few extra steps on the catalogue's ODEs (with the class default
@@ -164,8 +165,10 @@ def _solve_options(name, kind, solver, problem, solve_set, seed):
     rtol, atol = opts.pop("rtol", None), opts.pop("atol", None)
     if family == "ode":
         n_save = opts.pop("n_save")
-        if isinstance(n_save, bool) or not isinstance(n_save, int) or n_save < 2:
-            raise CLIError(f"n_save must be an int >= 2 (output times of the ODE solve); got {n_save!r}.")
+        try:
+            check_int("n_save", n_save, 2, hint="It is the number of output times of the ODE solve.")
+        except (TypeError, ValueError) as e:
+            raise CLIError(str(e)) from None
         t0, t1 = (float(t) for t in problem.tspan)
         ts = np.linspace(t0, t1, n_save)
         opts["saveat"] = pds.SaveAt(ts=jnp.asarray(ts))

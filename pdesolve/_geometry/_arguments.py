@@ -67,16 +67,8 @@ def _as_radius(value: Any) -> np.float64:
     return np.float64(_as_float_scalar("radius")(value))
 
 
-def _check_count(n: Any, name: str = "n", minimum: int = 0) -> int:
-    """Validate a static sample/node count (a Python or NumPy integer, not a bool)."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
-        raise TypeError(
-            f"`{name}` must be a Python int (a static count), got {type(n).__name__}; under "
-            f"`jax.jit` mark it static (e.g. `static_argnums`)."
-        )
-    if n < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {n}.")
-    return int(n)
+#: `check_int`'s hint for the sample and node counts `n` of the domains' methods.
+COUNT_HINT = "It is the number of points, a static Python int: under `jax.jit` mark it static (e.g. `static_argnums`)."
 
 
 def _check_points(domain: AbstractDomain, x: Any) -> jax.Array:

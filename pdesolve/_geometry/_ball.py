@@ -10,8 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validation import check_int
 from ._abstract_domain import AbstractDomain
-from ._arguments import _as_float_vector, _as_radius, _check_count, _check_points, _float_dtype
+from ._arguments import _as_float_vector, _as_radius, COUNT_HINT, _check_points, _float_dtype
 from ._measures import _ball_volume
 from ._node_generation import _ball_nodes
 from ._point_cloud import PointCloud
@@ -100,7 +101,7 @@ class Ball(AbstractDomain):
 
     def sample_interior(self, key: jax.Array, n: int) -> jax.Array:
         """Return (n, d) points i.i.d. uniform in the ball. Jit-able with `n` static; O(n d)."""
-        n = _check_count(n)
+        n = check_int("n", n, 0, hint=COUNT_HINT)
         dtype = _float_dtype()
         c = jnp.asarray(self.center, dtype=dtype)
         return _ball_interior(key, c, jnp.asarray(self.radius, dtype=dtype), n=n)
@@ -110,7 +111,7 @@ class Ball(AbstractDomain):
 
         Jit-able with `n` static; O(n d).
         """
-        n = _check_count(n)
+        n = check_int("n", n, 0, hint=COUNT_HINT)
         dtype = _float_dtype()
         c = jnp.asarray(self.center, dtype=dtype)
         return _ball_boundary(key, c, jnp.asarray(self.radius, dtype=dtype), n=n)
@@ -121,7 +122,7 @@ class Ball(AbstractDomain):
         At least max(2, d + 1) boundary nodes and one interior node are always returned.
         Cost: about 60 cKDTree build+query rounds on the interior nodes, O(60 n log n).
         """
-        n = _check_count(n, minimum=1)
+        n = check_int("n", n, 1, hint=COUNT_HINT)
         c = np.asarray(self.center, dtype=np.float64)
         interior, boundary, normals = _ball_nodes(c, float(self.radius), n, seed)
         return PointCloud(interior, boundary, normals, domain=self)

@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validation import check_int
 from ._abstract_domain import AbstractDomain
-from ._arguments import _as_float_vector, _check_count, _check_points, _float_dtype
+from ._arguments import _as_float_vector, COUNT_HINT, _check_points, _float_dtype
 from ._node_generation import _box_nodes
 from ._point_cloud import PointCloud
 from ._sampling import _box_boundary, _box_contains, _box_interior
@@ -97,7 +98,7 @@ class Box(AbstractDomain):
 
     def sample_interior(self, key: jax.Array, n: int) -> jax.Array:
         """Return (n, d) points i.i.d. uniform in the box. Jit-able with `n` static; O(n d)."""
-        n = _check_count(n)
+        n = check_int("n", n, 0, hint=COUNT_HINT)
         dtype = _float_dtype()
         lower = jnp.asarray(self.lower, dtype=dtype)
         upper = jnp.asarray(self.upper, dtype=dtype)
@@ -109,7 +110,7 @@ class Box(AbstractDomain):
         A face is chosen with probability proportional to its (d-1)-measure, then a uniform
         point on it. Points lie exactly on their face. Jit-able with `n` static; O(n d).
         """
-        n = _check_count(n)
+        n = check_int("n", n, 0, hint=COUNT_HINT)
         dtype = _float_dtype()
         lower = jnp.asarray(self.lower, dtype=dtype)
         upper = jnp.asarray(self.upper, dtype=dtype)
@@ -123,7 +124,7 @@ class Box(AbstractDomain):
         corners. `seed` seeds the jitter in d >= 3 (deterministic for a given seed) and is
         ignored in d <= 2. Cost O(n) memory and time.
         """
-        n = _check_count(n, minimum=1)
+        n = check_int("n", n, 1, hint=COUNT_HINT)
         lower = np.asarray(self.lower, dtype=np.float64)
         upper = np.asarray(self.upper, dtype=np.float64)
         interior, boundary, normals = _box_nodes(lower, upper, n, seed)

@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._validation import check_int
 from ._abstract_domain import AbstractDomain
-from ._arguments import _as_float_matrix, _as_float_scalar, _check_count, _float_dtype
+from ._arguments import _as_float_matrix, _as_float_scalar, COUNT_HINT, _float_dtype
 from ._sampling import _pick_rows
 
 
@@ -186,12 +187,12 @@ class PointCloud(AbstractDomain):
 
     def sample_interior(self, key: jax.Array, n: int) -> jax.Array:
         """Return (n, d) interior nodes drawn uniformly at random with replacement. O(n d)."""
-        n = _check_count(n)
+        n = check_int("n", n, 0, hint=COUNT_HINT)
         return _pick_rows(key, (jnp.asarray(self.interior, dtype=_float_dtype()),), n=n)[0]
 
     def sample_boundary(self, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
         """Return `(x, normals)`: n boundary nodes drawn at random with replacement. O(n d)."""
-        n = _check_count(n)
+        n = check_int("n", n, 0, hint=COUNT_HINT)
         if self.n_boundary == 0:
             raise ValueError(
                 "This PointCloud has no boundary nodes; pass `boundary=` and `normals=` to "
@@ -207,7 +208,7 @@ class PointCloud(AbstractDomain):
         Raises ValueError if `n` is an int different from the number of nodes.
         """
         if n is not None:
-            n = _check_count(n, minimum=1)
+            n = check_int("n", n, 1, hint=COUNT_HINT)
             total = self.n_interior + self.n_boundary
             if n != total:
                 raise ValueError(

@@ -1,11 +1,10 @@
-"""Helpers shared by the figure families: the lazy matplotlib import, argument checks, labels."""
+"""Helpers shared by the figure families: the lazy matplotlib import, labels."""
 
 from __future__ import annotations
 
 import jax
-import numpy as np
 
-from .._results import RESULTS
+from .._results import result_message
 
 
 def _matplotlib():
@@ -21,14 +20,6 @@ def _matplotlib():
     return Figure, Circle
 
 
-def _check_positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return int(value)
-
-
 def _fmt(t) -> str:
     return f"{float(t):.4g}"
 
@@ -42,4 +33,4 @@ def _result_note(sol) -> str:
         ok = bool(sol.successful)
     except (TypeError, ValueError, jax.errors.ConcretizationTypeError):  # traced or batched
         return ""
-    return "" if ok else f"\n[not successful: {RESULTS[sol.result]}]"
+    return "" if ok else f"\n[not successful: {result_message(sol.result)}]"

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._solution import FieldSolution, ODESolution, Solution
-from ._common import _check_positive_int, _matplotlib
+from .._validation import check_int
+from ._common import _matplotlib
 from ._fields import _plot_field
 from ._histories import _plot_histories
 from ._odes import _plot_ode
@@ -59,9 +60,9 @@ def plot(
     without histories.
     """
     Figure, Circle = _matplotlib()
-    dpi = _check_positive_int(dpi, "dpi")
+    dpi = check_int("dpi", dpi, 1, hint="It is the figure's resolution in dots per inch.")
     if resolution is not None:
-        resolution = _check_positive_int(resolution, "resolution", minimum=2)
+        resolution = check_int("resolution", resolution, 2, hint="It is the number of grid points per axis of the field maps.")
     if isinstance(sol, dict):
         if times is not None or component is not None:
             raise ValueError("`times` and `component` apply to Solutions, not to a stats dict.")

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._geometry import Ball, Box, PointCloud
 from .._problems import PDEProblem
+from .._validation import check_int
 from ._common import _fmt, _result_note, _solver_name
 from ._histories import _draw_histories, _history_panels
 
@@ -118,10 +119,10 @@ def _pick_component(values, component, what):
         return values
     values = values.reshape(values.shape[0], -1)
     k = values.shape[1]
-    c = 0 if component is None else component
-    if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not -k <= c < k:
+    c = 0 if component is None else check_int("component", component, hint=f"It picks one of the {what}'s {k} components (0..{k - 1}).")
+    if not -k <= c < k:
         raise ValueError(f"`component`={component!r} is out of range: the {what} has {k} components (0..{k - 1}).")
-    return values[:, int(c)]
+    return values[:, c]
 
 
 def _evaluate(sol, pts, t, component):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from .._validation import is_int
 from ._common import _fmt, _result_note, _solver_name
 
 _MAX_LINES = 10
@@ -36,7 +37,7 @@ def _plot_ode(Figure, sol, component, title):
     if component is None:
         sel = list(range(m))
     else:
-        sel = [component] if isinstance(component, (int, np.integer)) and not isinstance(component, bool) else component
+        sel = [component] if is_int(component) else component
         try:
             sel = [int(c) for c in sel]
         except (TypeError, ValueError):
