@@ -24,14 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._adjoint import AbstractAdjoint, ForwardMode, RecursiveCheckpointAdjoint
-from ._controllers import AbstractStepController
+from ._adjoint import ForwardMode
 from ._dense import DenseInterpolation, hermite_coefficients
 from ._events import event_carry, event_finish, event_step
 from ._progress import ProgressMeter
 from ._results import RESULTS, is_successful
 from ._time_direction import TimeDirection
 from ._saveat import SaveAt
+from ._step_options import StepOptions
 from ._validation import check_int, is_concrete
 
 
@@ -45,7 +45,8 @@ _FORWARD_ONLY = (
 class AbstractStepper(eqx.Module):
     """One step of a one-step method (internal interface).
 
-    * `order`: classical order; `error_order`: `None` without an error estimate.
+    * `method`: what is stepped (a tableau, a reversible solver), whose `order` (classical)
+      and `error_order` (`None` without an error estimate) are the stepper's.
     * `init(f, t0, y0) -> state`: per-solve state (e.g. a FSAL cache).
     * `step(f, t, dt, y, state) -> (y_next, y_error, state_next, result)`; `state_next` is
       kept only if the step is accepted; `result` is a `RESULTS` code, not `successful`
@@ -58,13 +59,15 @@ class AbstractStepper(eqx.Module):
     * `init_fevals` / `step_fevals`: static evaluation counts, for `stats`.
     """
 
-    @property
-    @abc.abstractmethod
-    def order(self) -> int: ...
+    method: eqx.AbstractVar[Any]  # the method stepped: has `order` and `error_order`
 
     @property
-    @abc.abstractmethod
-    def error_order(self) -> int | None: ...
+    def order(self) -> int:
+        return self.method.order
+
+    @property
+    def error_order(self) -> int | None:
+        return self.method.error_order
 
     @property
     @abc.abstractmethod
@@ -90,6 +93,26 @@ class AbstractStepper(eqx.Module):
 
 #: Extra evaluations of `f` per step of `hermite_dense_step`.
 HERMITE_FEVALS = 2
+
+
+class AbstractStatelessStepper(AbstractStepper):
+    """A stepper that carries no state between steps (no FSAL cache: `init` returns `None`
+    at no cost) and has no continuous extension of its own (dense output by
+    `hermite_dense_step`)."""
+
+    @property
+    def init_fevals(self) -> int:
+        return 0
+
+    @property
+    def dense_fevals(self) -> int:
+        return HERMITE_FEVALS
+
+    def init(self, f: Callable, t0, y0) -> None:
+        return None
+
+    def dense_step(self, f: Callable, t, dt, y, state):
+        return hermite_dense_step(self, f, t, dt, y, state)
 
 
 def hermite_dense_step(stepper: AbstractStepper, f: Callable, t, dt, y, state):
@@ -186,11 +209,12 @@ def time_dtype(*ts):
     return jnp.result_type(*ts, float)
 
 
-def validate(stepper, controller, saveat, t0, t1, *, max_steps, backward):
+def validate(stepper, options: StepOptions, t0, t1, *, backward):
     """Host-side checks of a time-stepping solve's options (skipped for traced values).
 
     Solvers call this before entering `jit`, where the values are still concrete.
     """
+    saveat, controller, max_steps = options.saveat, options.controller, options.max_steps
     check_int("max_steps", max_steps, 1, hint="It bounds the number of attempted steps (accepted + rejected).")
     if controller.requires_error_estimate and stepper.error_order is None:
         raise ValueError(
@@ -416,15 +440,9 @@ def integrate(
     t0,
     t1,
     y0,
+    options: StepOptions,
     *,
     args: Any = None,
-    saveat: SaveAt,
-    controller: AbstractStepController,
-    dt0,
-    max_steps: int,
-    throw: bool,
-    progress: bool,
-    adjoint: AbstractAdjoint | None = None,
     backward: bool = False,
     record_steps: bool = False,
     mirrored_f: Callable | None = None,
@@ -445,14 +463,14 @@ def integrate(
     problem `s = -t`; `mirrored_f`, if given, is used instead of mirroring `f` here (it
     must already be `(s, y) -> dy/ds` in the integrator's time).
 
-    `adjoint` picks the loop (default `RecursiveCheckpointAdjoint()`). Times that are traced
+    `options` are the solve's `StepOptions`; their `adjoint` picks the loop. Times that are traced
     (computed inside `jit`) are checked at run time: an empty, reversed or non-finite
     `tspan`, or `SaveAt(ts)` out of order or outside `tspan`, ends the solve with
     `RESULTS.invalid_times` before any step (raised with `throw=True`).
     """
-    if adjoint is None:
-        adjoint = RecursiveCheckpointAdjoint()
-    validate(stepper, controller, saveat, t0, t1, max_steps=max_steps, backward=backward)
+    validate(stepper, options, t0, t1, backward=backward)
+    saveat, controller, dt0, adjoint = options.saveat, options.controller, options.dt0, options.adjoint
+    max_steps, throw, progress = options.max_steps, options.throw, options.progress
     if controller.requires_error_estimate:
         check_adaptive_dtype(y0)
     dtype = time_dtype(t0, t1)

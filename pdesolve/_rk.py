@@ -121,39 +121,31 @@ def rk_increment(tableau: ButcherTableau, f, t, dt, y):
 class RKStepper(AbstractStepper):
     """Adapter from a `ButcherTableau` to the integrator's stepper interface."""
 
-    tableau: ButcherTableau
-
-    @property
-    def order(self):
-        return self.tableau.order
-
-    @property
-    def error_order(self):
-        return self.tableau.error_order
+    method: ButcherTableau
 
     @property
     def init_fevals(self):
-        return 1 if self.tableau.fsal else 0
+        return 1 if self.method.fsal else 0
 
     @property
     def step_fevals(self):
-        return self.tableau.stages - (1 if self.tableau.fsal else 0)
+        return self.method.stages - (1 if self.method.fsal else 0)
 
     def init(self, f, t0, y0):
-        return f(t0, y0) if self.tableau.fsal else None
+        return f(t0, y0) if self.method.fsal else None
 
     def step(self, f, t, dt, y, state):
-        y_next, y_error, k_last = rk_step(self.tableau, f, t, dt, y, k0=state)
-        return y_next, y_error, (k_last if self.tableau.fsal else None), RESULTS.successful
+        y_next, y_error, k_last = rk_step(self.method, f, t, dt, y, k0=state)
+        return y_next, y_error, (k_last if self.method.fsal else None), RESULTS.successful
 
     @property
     def dense_fevals(self):
-        return 0 if (self.tableau.dense is not None or self.tableau.fsal) else 1
+        return 0 if (self.method.dense is not None or self.method.fsal) else 1
 
     def dense_step(self, f, t, dt, y, state):
-        y_next, y_error, ks = _rk_step_ks(self.tableau, f, t, dt, y, k0=state)
-        coeffs = rk_dense_coefficients(self.tableau, f, t, dt, y, y_next, ks)
-        return y_next, y_error, (ks[-1] if self.tableau.fsal else None), RESULTS.successful, coeffs
+        y_next, y_error, ks = _rk_step_ks(self.method, f, t, dt, y, k0=state)
+        coeffs = rk_dense_coefficients(self.method, f, t, dt, y, y_next, ks)
+        return y_next, y_error, (ks[-1] if self.method.fsal else None), RESULTS.successful, coeffs
 
 
 def ode_rhs(problem):

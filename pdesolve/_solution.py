@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._step_options import StepOptions
 from ._results import RESULTS, is_successful
 from ._validation import is_concrete
 
@@ -177,10 +178,7 @@ class _Reintegrate(eqx.Module):
     """`evaluate(t)` for ODE solutions: re-solve from the last saved state at or before `t`
     with the options of the original solve."""
 
-    controller: Any
-    dt0: Any
-    max_steps: int = eqx.field(static=True)
-    adjoint: Any = None
+    options: StepOptions
 
     def __call__(self, sol, t):
         from ._problems import remake
@@ -210,13 +208,13 @@ class _Reintegrate(eqx.Module):
         # Integrate at least an epsilon so the sub-problem's tspan is never empty; an exact
         # hit on a saved time returns the saved state.
         sub = remake(problem, y0=start_y, tspan=(start_t, jnp.where(t == start_t, t + (1 if forward else -1), t)))
-        end = solve(sub, sol.solver, saveat=SaveAt(t1=True), dt0=self.dt0, controller=self.controller,
-                    max_steps=self.max_steps, adjoint=self.adjoint)
+        o = self.options
+        end = solve(sub, sol.solver, saveat=SaveAt(t1=True), dt0=o.dt0, controller=o.controller,
+                    max_steps=o.max_steps, adjoint=o.adjoint)
         return jax.tree.map(lambda a, b: jnp.where(t == start_t, b, a[-1]), end.ys, start_y)
 
 
-def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint=None,
-                 outputs=None) -> ODESolution:
+def ode_solution(ts, ys, stats, result, problem, solver, options: StepOptions, outputs=None) -> ODESolution:
     """The `ODESolution` of an ODE solve: `evaluate(t)` uses the dense output when the solve
     kept one (`outputs["interpolation"]`), else re-integrates by the same options;
     `outputs["events"]` are the events' findings."""
@@ -228,7 +226,7 @@ def ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_st
         result=result,
         problem=problem,
         solver=solver,
-        evaluator=_Reintegrate(controller, dt0, max_steps, adjoint),
+        evaluator=_Reintegrate(options),
         interpolation=outputs.get("interpolation"),
         events=outputs.get("events"),
     )

@@ -14,7 +14,7 @@ import equinox as eqx
 
 from pdesolve import _tableau as tab
 from pdesolve._adjoint import AUTODIFF_ADJOINTS, RecursiveCheckpointAdjoint, resolve_adjoint
-from pdesolve._controllers import resolve_controller
+from pdesolve._step_options import StepOptions
 from pdesolve._integrate import integrate, validate
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._rk import RKStepper, ode_rhs
@@ -141,25 +141,10 @@ class ExplicitRK(AbstractExplicitRK):
 
 
 @eqx.filter_jit
-def _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint, events=()):
+def _integrate_ode(problem, solver, options, events=()):
     t0, t1 = problem.tspan
-    return integrate(
-        ode_rhs(problem),
-        RKStepper(solver.tableau),
-        t0,
-        t1,
-        problem.y0,
-        args=problem.args,
-        saveat=saveat,
-        controller=controller,
-        dt0=dt0,
-        max_steps=max_steps,
-        throw=throw,
-        progress=progress,
-        adjoint=adjoint,
-        backward=problem.backward,
-        events=events,
-    )
+    return integrate(ode_rhs(problem), RKStepper(solver.tableau), t0, t1, problem.y0, options, args=problem.args,
+                     backward=problem.backward, events=events)
 
 
 @register(NeuralODEProblem, AbstractExplicitRK)
@@ -167,12 +152,11 @@ def _solve_neural_ode(problem, solver, *, saveat, dt0, controller, max_steps, th
                       event=()):
     del key
     adjoint = resolve_adjoint(adjoint, solver, RecursiveCheckpointAdjoint(), AUTODIFF_ADJOINTS)
-    controller = resolve_controller(controller, dt0)
+    options = StepOptions.of(saveat=saveat, controller=controller, dt0=dt0, adjoint=adjoint, max_steps=max_steps,
+                             throw=throw, progress=progress)
     t0, t1 = problem.tspan
     # Checks on concrete values first; the solve itself is compiled once per problem
     # structure (equinox.filter_jit), so repeated solves of one problem reuse it.
-    validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result, *dense = _integrate_ode(problem, solver, saveat, controller, dt0, max_steps, throw,
-                                                   progress, adjoint, event)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint,
-                        outputs=dense[0] if dense else None)
+    validate(RKStepper(solver.tableau), options, t0, t1, backward=problem.backward)
+    ts, ys, stats, result, *dense = _integrate_ode(problem, solver, options, event)
+    return ode_solution(ts, ys, stats, result, problem, solver, options, outputs=dense[0] if dense else None)

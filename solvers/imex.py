@@ -34,9 +34,10 @@ import jax.numpy as jnp
 import lineax as lx
 
 from pdesolve._adjoint import AUTODIFF_ADJOINTS, DiscreteAdjoint, resolve_adjoint
-from pdesolve._controllers import ConstantStepSize, resolve_controller
+from pdesolve._controllers import ConstantStepSize
+from pdesolve._step_options import StepOptions
 from pdesolve._imex_tableau import ARK3_2_4L2SA, IMEX_TABLEAUX, IMEXTableau
-from pdesolve._integrate import HERMITE_FEVALS, AbstractStepper, hermite_dense_step, integrate, validate
+from pdesolve._integrate import AbstractStatelessStepper, integrate, validate
 from pdesolve._linear import apply_operator, check_operator_dtype, linear_operator
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._results import RESULTS
@@ -360,10 +361,10 @@ def _adjoint_step_bwd(residuals, grad_obj, perturbed, vjp_arg, step):
     return step.adjoint(residuals, cot, p, pA)
 
 
-class _IMEXStepper(AbstractStepper):
+class _IMEXStepper(AbstractStatelessStepper):
     """The integrator's view of one IMEX step (factors reused while `dt` is unchanged)."""
 
-    tableau: IMEXTableau = eqx.field(static=True)
+    method: IMEXTableau = eqx.field(static=True)
     g_static: Any
     linear: _Linear
     p: Any
@@ -373,23 +374,8 @@ class _IMEXStepper(AbstractStepper):
     discrete: bool = eqx.field(static=True)
 
     @property
-    def order(self):
-        return self.tableau.order
-
-    @property
-    def error_order(self):
-        return self.tableau.error_order
-
-    @property
-    def init_fevals(self):
-        return 0
-
-    @property
     def step_fevals(self):
-        return self.tableau.stages
-
-    def init(self, f, t0, y0):
-        return None
+        return self.method.stages
 
     def _factors(self, pA, dt):
         if self.pre is None:
@@ -398,24 +384,18 @@ class _IMEXStepper(AbstractStepper):
         same = jnp.abs(dt - pre.dt) <= 64 * jnp.finfo(jnp.result_type(dt)).eps * jnp.abs(pre.dt)
         return _filter_cond(same, lambda: pre, lambda: self.linear.factorise(pA, dt))
 
-    @property
-    def dense_fevals(self):
-        return HERMITE_FEVALS
-
-    def dense_step(self, f, t, dt, y, state):
-        return hermite_dense_step(self, f, t, dt, y, state)
 
     def step(self, f, t, dt, y, state):
         pA = self.pA
         if self.discrete:
             # The adjoint accounts for A's parameters analytically; the factors are data.
             factors = _stop(self._factors(_stop(pA), dt))
-            step = _Step(self.tableau, self.g_static, self.linear, factors, _stop(t), _stop(dt), self.direction)
+            step = _Step(self.method, self.g_static, self.linear, factors, _stop(t), _stop(dt), self.direction)
             y_next, err, ok = _adjoint_step((y, self.p, pA), step)
             err = _stop(err)
         else:
             factors = self._factors(pA, dt)
-            step = _Step(self.tableau, self.g_static, self.linear, factors, t, dt, self.direction)
+            step = _Step(self.method, self.g_static, self.linear, factors, t, dt, self.direction)
             y_next, err, ok, _ = step.stages(y, self.p, pA)
         ok = ok & factors.ok
         result = RESULTS.where(ok, RESULTS.successful, RESULTS.linear_solve_failed)
@@ -446,18 +426,18 @@ def _solve_imex(problem, solver, *, saveat, dt0, controller, max_steps, throw, p
     del key
     adjoint = resolve_adjoint(adjoint, solver, DiscreteAdjoint(), (DiscreteAdjoint, *AUTODIFF_ADJOINTS))
     _check_problem(problem)
-    controller = resolve_controller(controller, dt0)
+    options = StepOptions.of(saveat=saveat, controller=controller, dt0=dt0, adjoint=adjoint, max_steps=max_steps,
+                             throw=throw, progress=progress)
     t0, t1 = problem.tspan
     probe = _IMEXStepper(solver.tableau, None, None, None, None, None, TimeDirection(False), True)
-    validate(probe, controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result, *dense = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint,
-                                         event)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint,
-                        outputs=dense[0] if dense else None)
+    validate(probe, options, t0, t1, backward=problem.backward)
+    ts, ys, stats, result, *dense = _run(problem, solver, options, event)
+    return ode_solution(ts, ys, stats, result, problem, solver, options, outputs=dense[0] if dense else None)
 
 
 @eqx.filter_jit
-def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint, events=()):
+def _run(problem, solver, options, events=()):
+    controller, dt0, adjoint = options.controller, options.dt0, options.adjoint
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
     direction = TimeDirection(problem.backward)
@@ -483,24 +463,8 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
     def rhs(s, y):
         return jax.tree.map(jnp.add, step_probe.G(s, y, p), linear.apply(pA, y))
 
-    ts, ys, stats, result, *dense = integrate(
-        None,
-        stepper,
-        t0,
-        t1,
-        y0,
-        saveat=saveat,
-        controller=controller,
-        dt0=dt0,
-        max_steps=max_steps,
-        throw=throw,
-        progress=progress,
-        adjoint=adjoint,
-        backward=problem.backward,
-        mirrored_f=rhs,
-        args=problem.args,
-        events=events,
-    )
+    ts, ys, stats, result, *dense = integrate(None, stepper, t0, t1, y0, options, args=problem.args,
+                                              backward=problem.backward, mirrored_f=rhs, events=events)
     n_implicit = sum(1 for row_i, row in enumerate(solver.tableau.a_implicit) if row[row_i] != 0.0)
     stats = dict(stats, num_linear_solves=n_implicit * stats["num_steps"])
     return ts, ys, stats, result, *dense

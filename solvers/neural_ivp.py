@@ -34,10 +34,7 @@ from pdesolve import _tableau as tab
 from pdesolve._boundary import Dirichlet
 from pdesolve._checkpoint import check_checkpoint, describe, key_description, problem_computation
 from pdesolve._compile_time import CompileTimer
-from pdesolve._controllers import (
-    PIDController,
-    resolve_controller,
-)
+from pdesolve._controllers import PIDController
 from pdesolve._driver import AbstractRun, Advanced, Progress, drive
 from pdesolve._field import Field
 from pdesolve._flat import FlatParams
@@ -60,6 +57,7 @@ from pdesolve._sharding import check_batch, check_mesh, constrain_leading, repli
 from pdesolve._sinusoidal_mlp import AbstractLinearHead, SinusoidalMLP
 from pdesolve._solution import FieldSolution
 from pdesolve._solve import AbstractSolver, register
+from pdesolve._step_options import StepOptions
 from pdesolve._tableau import ButcherTableau
 from pdesolve._validation import check_int
 from pdesolve._xla import reduce_safe_filter_jit
@@ -663,8 +661,10 @@ def _run(problem, solver, *, saveat, dt0, controller, max_steps, throw, progress
     t0, t1 = (float(s) for s in problem.tspan)
     if controller is None and dt0 is None:
         controller = PIDController(rtol=1e-4, atol=1e-4)
-    controller = resolve_controller(controller, dt0)
-    validate(RKStepper(solver.tableau), controller, saveat, t0, t1, max_steps=max_steps, backward=False)
+    options = StepOptions.of(saveat=saveat, controller=controller, dt0=dt0, max_steps=max_steps,
+                             throw=throw, progress=progress)
+    controller = options.controller
+    validate(RKStepper(solver.tableau), options, t0, t1, backward=False)
     _check_saveat(saveat)
     key = jax.random.PRNGKey(0) if key is None else key
     key_init, key_fit, key_loop = jax.random.split(key, 3)

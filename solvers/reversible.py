@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from pdesolve._adjoint import AUTODIFF_ADJOINTS, ReversibleAdjoint, resolve_adjoint
-from pdesolve._controllers import resolve_controller
-from pdesolve._integrate import HERMITE_FEVALS, AbstractStepper, assemble_saved, hermite_dense_step, integrate, validate
+from pdesolve._step_options import StepOptions
+from pdesolve._integrate import AbstractStatelessStepper, assemble_saved, integrate, validate
 from pdesolve._problems import NeuralODEProblem
 from pdesolve._results import RESULTS
 from pdesolve._rk import ode_rhs, rk_increment
@@ -334,42 +334,21 @@ def _max_distance(a, b):
     return jnp.max(jnp.stack([jnp.max(jnp.abs(u - v)) for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b))]))
 
 
-class _ForwardStepper(AbstractStepper):
+class _ForwardStepper(AbstractStatelessStepper):
     """Adapter: a reversible solver's forward step as the integrator's stepper."""
 
-    solver: AbstractReversibleSolver
+    method: AbstractReversibleSolver
     f: Any
     p: Any
 
     @property
-    def order(self):
-        return self.solver.order
-
-    @property
-    def error_order(self):
-        return self.solver.error_order
-
-    @property
-    def init_fevals(self):
-        return 0
-
-    @property
     def step_fevals(self):
-        return self.solver.fevals_per_step
-
-    def init(self, f, t0, y0):
-        return None
-
-    @property
-    def dense_fevals(self):
-        return HERMITE_FEVALS
+        return self.method.fevals_per_step
 
     def step(self, f, t, dt, y, state):
-        y1, err = self.solver.forward(self.f, t, dt, y, self.p)
+        y1, err = self.method.forward(self.f, t, dt, y, self.p)
         return y1, err, None, RESULTS.successful
 
-    def dense_step(self, f, t, dt, y, state):  # (reversible solves refuse dense output; used by probes only)
-        return hermite_dense_step(self, f, t, dt, y, state)
 
 
 def _drift_failed(solver, state0, saved, final, n_saved):
@@ -413,26 +392,12 @@ class _VectorField(eqx.Module):
         return self.direction.field(vf, s, y, args)
 
 
-def _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
-             adjoint=ReversibleAdjoint(), record_steps=True):  # noqa: B008 (an immutable equinox module)
+def _forward(vjp_arg, f, solver, options, s0, s1, record_steps=True):
+    """The forward solve on the augmented state, in the integrator's time `s` (`options`
+    hold the inner `saveat` and the loop's adjoint)."""
     p, state0 = vjp_arg
-    stepper = _ForwardStepper(solver, f, p)
-    return integrate(
-        None,
-        stepper,
-        s0,
-        s1,
-        state0,
-        saveat=saveat,
-        controller=controller,
-        dt0=dt0,
-        max_steps=max_steps,
-        throw=throw,
-        progress=progress,
-        adjoint=adjoint,
-        record_steps=record_steps,
-        mirrored_f=lambda s, y: solver.augmented_rhs(f, s, y, p),
-    )
+    return integrate(None, _ForwardStepper(solver, f, p), s0, s1, state0, options, record_steps=record_steps,
+                     mirrored_f=lambda s, y: solver.augmented_rhs(f, s, y, p))
 
 
 _RECONSTRUCTION_FAILED = (
@@ -446,24 +411,23 @@ _RECONSTRUCTION_FAILED = (
 
 
 @eqx.filter_custom_vjp
-def _reversible_solve(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress, recon_tol):
-    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress)
+def _reversible_solve(vjp_arg, f, solver, options, s0, s1, recon_tol):
+    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, options, s0, s1)
     return ys, record["y"], (ts, stats, result)
 
 
 @_reversible_solve.def_fwd
-def _reversible_solve_fwd(perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
+def _reversible_solve_fwd(perturbed, vjp_arg, f, solver, options, s0, s1,
                           recon_tol):
     del perturbed
-    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress)
+    ts, ys, stats, result, record = _forward(vjp_arg, f, solver, options, s0, s1)
     residuals = (record["y"], record["step_t"], record["step_dt"], record["save_step"], record["n_acc"])
     return (ys, record["y"], (ts, stats, result)), residuals
 
 
 @_reversible_solve.def_bwd
-def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, saveat, controller, dt0, max_steps, s0, s1, throw, progress,
-                          recon_tol):
-    del perturbed, saveat, controller, dt0, max_steps, s0, s1, throw, progress
+def _reversible_solve_bwd(residuals, grad_obj, perturbed, vjp_arg, f, solver, options, s0, s1, recon_tol):
+    del perturbed, options, s0, s1
     p, state0 = vjp_arg
     state_n, step_t, step_dt, save_step, n_acc = residuals
     cot_ys, cot_final, _ = grad_obj
@@ -526,21 +490,23 @@ def _solve_reversible(problem, solver, *, saveat, dt0, controller, max_steps, th
             "dense coefficients would have no exact gradient. Save the times you need with "
             "SaveAt(ts=...), or solve with the base method (e.g. pds.Tsit5()) for dense output."
         )
-    controller = resolve_controller(controller, dt0)
-    if controller.requires_error_estimate and solver.error_order is None:
+    options = StepOptions.of(saveat=saveat, controller=controller, dt0=dt0, adjoint=adjoint, max_steps=max_steps,
+                             throw=throw, progress=progress)
+    if options.controller.requires_error_estimate and solver.error_order is None:
         raise ValueError(
             f"{type(solver).__name__} has no error estimate for adaptive steps; use "
             "ConstantStepSize (dt0=...) or ReversibleRK with an embedded base method "
             "(Heun, Bosh3, Dopri5, Tsit5, ...)."
         )
     t0, t1 = problem.tspan
-    validate(_ForwardStepper(solver, None, None), controller, saveat, t0, t1, max_steps=max_steps, backward=problem.backward)
-    ts, ys, stats, result = _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint)
-    return ode_solution(ts, ys, stats, result, problem, solver, controller, dt0, max_steps, adjoint)
+    validate(_ForwardStepper(solver, None, None), options, t0, t1, backward=problem.backward)
+    ts, ys, stats, result = _run(problem, solver, options)
+    return ode_solution(ts, ys, stats, result, problem, solver, options)
 
 
 @eqx.filter_jit
-def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, adjoint):
+def _run(problem, solver, options):
+    saveat, controller, adjoint = options.saveat, options.controller, options.adjoint
     t0, t1 = problem.tspan
     dtype = jnp.result_type(t0, t1, float)
     direction = TimeDirection(problem.backward)
@@ -557,14 +523,12 @@ def _run(problem, solver, saveat, controller, dt0, max_steps, throw, progress, a
     )
     if isinstance(adjoint, ReversibleAdjoint):
         ys_aug, final_state, (ts_in, stats, result) = _reversible_solve(
-            (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress,
-            adjoint.reconstruction_tol,
+            (p_dyn, state0), f_p, solver, options.replace(saveat=inner_saveat), s0, s1, adjoint.reconstruction_tol,
         )
     else:  # autodiff through the same forward steps (forward mode works here)
         inner_saveat = type(saveat)(ts=inner_saveat.ts, t1=True)
         ts_in, ys_aug, stats, result = _forward(
-            (p_dyn, state0), f_p, solver, inner_saveat, controller, dt0, max_steps, s0, s1, throw, progress,
-            adjoint=adjoint, record_steps=False,
+            (p_dyn, state0), f_p, solver, options.replace(saveat=inner_saveat), s0, s1, record_steps=False,
         )
         final_state = jax.tree.map(lambda x: x[-1], ys_aug)
         ys_aug = jax.tree.map(lambda x: x[:-1], ys_aug)
