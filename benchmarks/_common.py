@@ -1,4 +1,5 @@
-"""Small helpers shared by the benchmark scripts: timing, tables, JSON results.
+"""Small helpers shared by the benchmark scripts: timing, tables, JSON results, guards
+(relative differences, exit status) and diffrax's missing classical RK4.
 
 Benchmarks are not tests: they measure, print a table and write JSON to
 `benchmarks/results/`. Import this module only after choosing the JAX platform
@@ -7,10 +8,13 @@ Benchmarks are not tests: they measure, print a table and write JSON to
 
 import argparse
 import datetime
+import functools
 import json
+import math
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -71,6 +75,21 @@ def compile_jit(fn: Callable, *args) -> tuple[Callable, float]:
     return compiled, time.perf_counter() - t
 
 
+def rel_diff(a, b) -> float:
+    """Relative 2-norm difference ``‖a − b‖ / ‖b‖`` over all leaves of two pytrees of arrays.
+
+    The leaves are paired in order; the denominator is floored at 1e-300 (so ``b = 0`` gives a
+    large finite number, not a division by zero). Returns a Python float.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    num = math.sqrt(sum(float(jnp.sum((x - y) ** 2)) for x, y in zip(la, lb)))
+    den = math.sqrt(sum(float(jnp.sum(y**2)) for y in lb))
+    return num / max(den, 1e-300)
+
+
 def time_interleaved(
     fns: dict[str, Callable],
     args: dict[str, tuple],
@@ -114,12 +133,50 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
 
 
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print `title` on its own line(s), then `format_table(headers, rows)` below it."""
+    print(title)
+    print(format_table(headers, rows))
+
+
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
         if x == 0 or 1e-3 <= abs(x) < 1e5:
             return f"{x:.3f}"
         return f"{x:.2e}"
     return str(x)
+
+
+@functools.cache
+def diffrax_rk4() -> type:
+    """diffrax's classical RK4 solver class (diffrax 0.7.2 ships none), built on its own ERK machinery.
+
+    An `AbstractERK` subclass with the classical Butcher tableau and zero error weights (unused
+    under `ConstantStepSize`), linear interpolation between steps. Imported lazily (diffrax is
+    needed only where it is compared against); the same class on every call.
+    """
+    import diffrax
+    import numpy as np
+
+    class DiffraxRK4(diffrax.AbstractERK):
+        """Classical RK4 from diffrax's own ERK machinery (diffrax 0.7.2 ships none)."""
+
+        tableau = diffrax.ButcherTableau(
+            c=np.array([0.5, 0.5, 1.0]),
+            b_sol=np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]),
+            b_error=np.zeros(4),
+            a_lower=(np.array([0.5]), np.array([0.0, 0.5]), np.array([0.0, 0.0, 1.0])),
+        )
+
+        @staticmethod
+        def interpolation_cls(*, t0, t1, y0, y1, k):
+            del k
+            return diffrax.LocalLinearInterpolation(t0=t0, t1=t1, y0=y0, y1=y1)
+
+        def order(self, terms):
+            return 4
+
+    return DiffraxRK4
 
 
 def write_json(name: str, payload: dict, out: str | None = None) -> Path:
@@ -129,6 +186,17 @@ def write_json(name: str, payload: dict, out: str | None = None) -> Path:
     record = dict(benchmark=name, machine=machine_info(), **payload)
     path.write_text(json.dumps(record, indent=2, default=_json_default) + "\n")
     return path
+
+
+def guard_status(what: str, failures: Sequence[str]) -> int:
+    """A benchmark's exit status from its failed guards: 0 if none, else 1 after a warning on stderr.
+
+    The warning reads ``WARNING: <what> failed: <failure>; <failure>; ...``.
+    """
+    if failures:
+        print(f"WARNING: {what} failed: " + "; ".join(failures), file=sys.stderr)
+        return 1
+    return 0
 
 
 def _json_default(x: Any):

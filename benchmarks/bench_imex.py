@@ -93,14 +93,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (  # noqa: E402
-    apply_platform,
-    base_parser,
-    compile_jit,
-    format_table,
-    time_interleaved,
-    write_json,
-)
+from _common import apply_platform, base_parser, compile_jit, format_table, guard_status  # noqa: E402
+from _common import time_interleaved, write_json  # noqa: E402
 
 DT = 0.2  # the data interval and the IMEX step
 DT_EXPLICIT = 1e-3  # the paper's explicit step at N = 64
@@ -709,10 +703,7 @@ def main(argv=None):
         opts.out,
     )
     print(f"wrote {path}")
-    if bad:
-        print("WARNING: guards failed: " + "; ".join(f"{c['check']} ({c['value']:.1e})" for c in bad), file=sys.stderr)
-        return 1
-    return 0
+    return guard_status("guards", [f"{c['check']} ({c['value']:.1e})" for c in bad])
 
 
 if __name__ == "__main__":

@@ -69,14 +69,8 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-from _common import (  # noqa: E402
-    apply_platform,
-    base_parser,
-    compile_jit,
-    format_table,
-    time_interleaved,
-    write_json,
-)
+from _common import apply_platform, base_parser, compile_jit, format_table  # noqa: E402
+from _common import print_table, time_interleaved, write_json  # noqa: E402
 
 TARGET_SLOPE = 1.2
 PAPER = dict(
@@ -653,16 +647,14 @@ def main(argv=None):
     verdicts = []
     if "a" in results:
         a = results["a"]
-        print(f"(a) θ̇ solve (Nyström rank {a['rank']} + PCG to 1e-7) vs p; wave3d rhs, n = {a['n']} fixed samples, "
-              f"random-init SinusoidalMLP; median of {repeats} after warm-up (CPU)")
-        print(format_table(
-            ["p", "width", "precond build s", "PCG solve s", "CG it", "s / CG it", "κ est (λ_ℓ+μ)/μ",
-             "compile s (build/solve)", "in-sample PDE res"],
-            [[r["p"], r["width"], fmt_s(r["build_s"]), fmt_s(r["solve_s"]), r["cg_iterations"],
-              f"{r['time_per_iteration_s']:.3g}", f"{r['condition_estimate']:.2e}",
-              f"{r['build_compile_s']:.1f} / {r['solve_compile_s']:.1f}", f"{r['in_sample_pde_residual']:.3e}"]
-             for r in a["rows"]],
-        ))
+        print_table(f"(a) θ̇ solve (Nyström rank {a['rank']} + PCG to 1e-7) vs p; wave3d rhs, n = {a['n']} fixed samples, "
+                    f"random-init SinusoidalMLP; median of {repeats} after warm-up (CPU)",
+                    ["p", "width", "precond build s", "PCG solve s", "CG it", "s / CG it", "κ est (λ_ℓ+μ)/μ",
+                     "compile s (build/solve)", "in-sample PDE res"],
+                    [[r["p"], r["width"], fmt_s(r["build_s"]), fmt_s(r["solve_s"]), r["cg_iterations"],
+                      f"{r['time_per_iteration_s']:.3g}", f"{r['condition_estimate']:.2e}",
+                      f"{r['build_compile_s']:.1f} / {r['solve_compile_s']:.1f}", f"{r['in_sample_pde_residual']:.3e}"]
+                     for r in a["rows"]])
         print(format_table(
             ["dense EDNN solve", "p", "s", "measured", "in-sample PDE res", "rel diff vs CG θ̇"],
             [["_theta_dot_dense", r["p"], fmt_s(r["solve_s"]), "yes" if r["measured"] else "estimate",
@@ -680,24 +672,22 @@ def main(argv=None):
                          "dense prohibitive past 5k", "PASS" if a["dense_over_cg"] > 1 else "FAIL"])
     if "b" in results:
         b = results["b"]
-        print(f"\n(b) 3-D wave wave3d(T={b['T']}): relative L2 error of φ at T on {b['n_test']} uniform test points "
-              f"(FD: over its grid; trilinear at the test points in brackets)")
-        print(format_table(
-            ["method", "φ rel L2 err", "[φ,φ_t] err (eval samples)", "wall s", "p", "steps (rej)", "restarts",
-             "CG it med/max", "fit err", "status", "config"],
-            [[r["name"],
-              (f"{r['phi_rel_l2_error']:.3g}" if r.get("phi_rel_l2_error") is not None else "n/a")
-              + (f" [{r['phi_rel_l2_error_test_points_trilinear']:.3g}]" if "phi_rel_l2_error_test_points_trilinear" in r else ""),
-              f"{r['error_history_state_final']:.3g}" if r.get("error_history_state_final") is not None else "",
-              fmt_s(r["wall_s"]), r.get("p", ""),
-              f"{r['accepted_steps']} ({r['rejected_steps']})" if "accepted_steps" in r else f"{r.get('steps')} (leapfrog)",
-              r.get("restarts", ""),
-              f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}" if r.get("cg_iterations_max") and r["name"].startswith("NeuralIVP") else "",
-              f"{r['fit_error']:.2e}" if "fit_error" in r else "",
-              r.get("result", "successful") + ("" if r.get("t_final") is None or r["t_final"] >= b["T"] - 1e-12
-                                               else f" (t={r['t_final']:.3g})"),
-              r["config"]] for r in b["rows"]],
-        ))
+        print_table(f"\n(b) 3-D wave wave3d(T={b['T']}): relative L2 error of φ at T on {b['n_test']} uniform test points "
+                    f"(FD: over its grid; trilinear at the test points in brackets)",
+                    ["method", "φ rel L2 err", "[φ,φ_t] err (eval samples)", "wall s", "p", "steps (rej)", "restarts",
+                     "CG it med/max", "fit err", "status", "config"],
+                    [[r["name"],
+                      (f"{r['phi_rel_l2_error']:.3g}" if r.get("phi_rel_l2_error") is not None else "n/a")
+                      + (f" [{r['phi_rel_l2_error_test_points_trilinear']:.3g}]" if "phi_rel_l2_error_test_points_trilinear" in r else ""),
+                      f"{r['error_history_state_final']:.3g}" if r.get("error_history_state_final") is not None else "",
+                      fmt_s(r["wall_s"]), r.get("p", ""),
+                      f"{r['accepted_steps']} ({r['rejected_steps']})" if "accepted_steps" in r else f"{r.get('steps')} (leapfrog)",
+                      r.get("restarts", ""),
+                      f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}" if r.get("cg_iterations_max") and r["name"].startswith("NeuralIVP") else "",
+                      f"{r['fit_error']:.2e}" if "fit_error" in r else "",
+                      r.get("result", "successful") + ("" if r.get("t_final") is None or r["t_final"] >= b["T"] - 1e-12
+                                                       else f" (t={r['t_final']:.3g})"),
+                      r["config"]] for r in b["rows"]])
         errs = {r["name"]: r.get("phi_rel_l2_error") for r in b["rows"]}
         nv, ed = errs.get("NeuralIVP"), errs.get("EDNN")
         fdv = next((v for k, v in errs.items() if k.startswith("FD")), None)
@@ -712,20 +702,18 @@ def main(argv=None):
         if tag not in results:
             continue
         c = results[tag]
-        print(f"\n({tag}) {what} d={c['d']}, T={c['T']}: PDE residual ‖Jθ̇ − f‖/‖f‖ on independent samples "
-              f"(stats residual_history)")
-        print(format_table(
-            ["method", "mean residual", "time-avg residual", "final residual", "wall s", "p", "steps (rej)",
-             "restarts", "CG it med/max", "μ raised", "fit err", "status"],
-            [[r["name"], f"{r['residual_mean']:.3e}",
-              f"{r['residual_time_avg']:.3e}" if r["residual_time_avg"] is not None else "",
-              f"{r['residual_history'][-1][1]:.3e}", fmt_s(r["wall_s"]), r["p"],
-              f"{r['accepted_steps']} ({r['rejected_steps']})", r["restarts"],
-              f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}" if r["name"].startswith("NeuralIVP") else "",
-              ", ".join(f"{m:.0e} at t={s_:.3g}" for s_, m in r.get("mu_history", [])),
-              f"{r['fit_error']:.2e}", r["result"] + ("" if r["t_final"] >= c["T"] - 1e-12 else f" (t={r['t_final']:.3g})")]
-             for r in c["rows"]],
-        ))
+        print_table(f"\n({tag}) {what} d={c['d']}, T={c['T']}: PDE residual ‖Jθ̇ − f‖/‖f‖ on independent samples "
+                    f"(stats residual_history)",
+                    ["method", "mean residual", "time-avg residual", "final residual", "wall s", "p", "steps (rej)",
+                     "restarts", "CG it med/max", "μ raised", "fit err", "status"],
+                    [[r["name"], f"{r['residual_mean']:.3e}",
+                      f"{r['residual_time_avg']:.3e}" if r["residual_time_avg"] is not None else "",
+                      f"{r['residual_history'][-1][1]:.3e}", fmt_s(r["wall_s"]), r["p"],
+                      f"{r['accepted_steps']} ({r['rejected_steps']})", r["restarts"],
+                      f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}" if r["name"].startswith("NeuralIVP") else "",
+                      ", ".join(f"{m:.0e} at t={s_:.3g}" for s_, m in r.get("mu_history", [])),
+                      f"{r['fit_error']:.2e}", r["result"] + ("" if r["t_final"] >= c["T"] - 1e-12 else f" (t={r['t_final']:.3g})")]
+                     for r in c["rows"]])
         if c["ednn_over_nivp_residual"] is not None:
             # a residual >= 1 means θ̇ explains the dynamics no better than θ̇ = 0 on new samples:
             # a ratio between two such runs says nothing
@@ -736,17 +724,15 @@ def main(argv=None):
                              f"≈10x ({paper})", "PASS" if ok else "FAIL"])
     if "d" in results:
         d = results["d"]
-        print(f"\n(d) held-out 2-D advection (bump 0.15 x ∏(1-x²), c=(0.3,-0.2), T={d['T']}): rel. L2 error at T on "
-              f"{d['n_test']} test points; reference README: {d['reference_readme']}")
         rows_d = d["rows"] + [d["heat"]]
-        print(format_table(
-            ["run", "rel L2 err T", "fit err", "wall s", "compile s", "programs", "steps (rej)", "CG it med/max", "status"],
-            [[r["name"], f"{r['rel_l2_error_T']:.3g}" if "rel_l2_error_T" in r else
-              (f"{r['error_history_state_final']:.3g}" if "error_history_state_final" in r else ""),
-              f"{r['fit_error']:.2e}", fmt_s(r["wall_s"]), f"{r['compile_time_s']:.1f}", r["num_compilations"],
-              f"{r['accepted_steps']} ({r['rejected_steps']})", f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}",
-              r["result"]] for r in rows_d],
-        ))
+        print_table(f"\n(d) held-out 2-D advection (bump 0.15 x ∏(1-x²), c=(0.3,-0.2), T={d['T']}): rel. L2 error at T on "
+                    f"{d['n_test']} test points; reference README: {d['reference_readme']}",
+                    ["run", "rel L2 err T", "fit err", "wall s", "compile s", "programs", "steps (rej)", "CG it med/max", "status"],
+                    [[r["name"], f"{r['rel_l2_error_T']:.3g}" if "rel_l2_error_T" in r else
+                      (f"{r['error_history_state_final']:.3g}" if "error_history_state_final" in r else ""),
+                      f"{r['fit_error']:.2e}", fmt_s(r["wall_s"]), f"{r['compile_time_s']:.1f}", r["num_compilations"],
+                      f"{r['accepted_steps']} ({r['rejected_steps']})", f"{r['cg_iterations_median']:.0f}/{r['cg_iterations_max']}",
+                      r["result"]] for r in rows_d])
         first = d["rows"][0]
         if "second_solve_wall_s" in first:
             print(f"second solve of the same problem: {first['second_solve_wall_s']:.1f} s, compile "
@@ -757,12 +743,10 @@ def main(argv=None):
             verdicts.append([f"(d) first-solve compile time, {r['name']}", f"{r['compile_time_s']:.1f} s", "<= 20 s", "",
                              "PASS" if r["compile_time_s"] <= 20 else "FAIL"])
     if "f" in results:
-        print("\n(f) MethodOfLines (RBF-FD order 4, Tsit5 PID 1e-8): the classical reference on part (d)'s problems")
-        print(format_table(
-            ["problem", "nodes", "rel L2 err T", "wall s", "setup s", "steps", "status"],
-            [[r["problem"], r["n_nodes"], f"{r['rel_l2_error_T']:.3g}" if r["rel_l2_error_T"] is not None else "n/a",
-              fmt_s(r["wall_s"]), fmt_s(r["setup_s"]), r["steps"], r["result"]] for r in results["f"]["rows"]],
-        ))
+        print_table("\n(f) MethodOfLines (RBF-FD order 4, Tsit5 PID 1e-8): the classical reference on part (d)'s problems",
+                    ["problem", "nodes", "rel L2 err T", "wall s", "setup s", "steps", "status"],
+                    [[r["problem"], r["n_nodes"], f"{r['rel_l2_error_T']:.3g}" if r["rel_l2_error_T"] is not None else "n/a",
+                      fmt_s(r["wall_s"]), fmt_s(r["setup_s"]), r["steps"], r["result"]] for r in results["f"]["rows"]])
         if "d" in results:
             first = results["d"]["rows"][0]
             best = min((r for r in results["f"]["rows"] if r["problem"] == "advection 2-D" and r["rel_l2_error_T"]),
@@ -773,22 +757,19 @@ def main(argv=None):
                                  f"in {best['wall_s']:.0f} s ({best['n_nodes']} nodes)", "info", "", ""])
     if "g" in results:
         g = results["g"]
-        print("\n(g) MethodOfLines on the catalogue (RBF-FD order 4): error at T vs node spacing h")
-        print(format_table(
-            ["problem", "nodes", "h", "rel L2 err T", "wall s", "setup s", "steps", "spectral abscissa", "status",
-             "max |φ| on faces"],
-            [[r["problem"], r["n_nodes"], f"{r['h']:.3g}",
-              f"{r['rel_l2_error_T']:.3g}" if r["rel_l2_error_T"] is not None else "n/a", fmt_s(r["wall_s"]),
-              fmt_s(r["setup_s"]), r["steps"],
-              f"{r['spectral_abscissa']:.3g}" if r["spectral_abscissa"] is not None else "n/a (> 2000 unknowns)",
-              r["result"], f"{r['boundary_data_max']:.1e}" if r.get("boundary_data_max") is not None else ""]
-             for r in g["rows"]],
-        ))
+        print_table("\n(g) MethodOfLines on the catalogue (RBF-FD order 4): error at T vs node spacing h",
+                    ["problem", "nodes", "h", "rel L2 err T", "wall s", "setup s", "steps", "spectral abscissa", "status",
+                     "max |φ| on faces"],
+                    [[r["problem"], r["n_nodes"], f"{r['h']:.3g}",
+                      f"{r['rel_l2_error_T']:.3g}" if r["rel_l2_error_T"] is not None else "n/a", fmt_s(r["wall_s"]),
+                      fmt_s(r["setup_s"]), r["steps"],
+                      f"{r['spectral_abscissa']:.3g}" if r["spectral_abscissa"] is not None else "n/a (> 2000 unknowns)",
+                      r["result"], f"{r['boundary_data_max']:.1e}" if r.get("boundary_data_max") is not None else ""]
+                     for r in g["rows"]])
         for label, slope in g["slopes"].items():
             verdicts.append([f"(g) MethodOfLines spatial order, {label}", f"{slope:.2f}", ">= 3.5 (design 4)", "",
                              "PASS" if slope >= 3.5 else "MISS"])
-    print("\nClaims")
-    print(format_table(["claim", "measured", "target", "paper", "verdict"], verdicts))
+    print_table("\nClaims", ["claim", "measured", "target", "paper", "verdict"], verdicts)
     if notes:
         print("\nReductions vs the paper (2-core CPU budget):")
         for s in notes:

@@ -133,15 +133,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (  # noqa: E402
-    apply_platform,
-    base_parser,
-    compile_jit,
-    format_table,
-    machine_info,
-    time_interleaved,
-    write_json,
-)
+from _common import apply_platform, base_parser, compile_jit, diffrax_rk4  # noqa: E402
+from _common import format_table, machine_info, rel_diff, time_interleaved, write_json  # noqa: E402
 
 T0, T1, DT = 0.0, 1.0, 1e-3
 TARGET, DEFECT = 1.0, 1.25
@@ -272,23 +265,7 @@ def main(argv=None):
         return MLPField(mlp, batched), y0
 
     # ------------------------------------------------------------------ diffrax RK4
-    class DiffraxRK4(diffrax.AbstractERK):
-        """Classical RK4 from diffrax's own ERK machinery (diffrax 0.7.2 ships none)."""
-
-        tableau = diffrax.ButcherTableau(
-            c=np.array([0.5, 0.5, 1.0]),
-            b_sol=np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]),
-            b_error=np.zeros(4),
-            a_lower=(np.array([0.5]), np.array([0.0, 0.5]), np.array([0.0, 0.0, 1.0])),
-        )
-
-        @staticmethod
-        def interpolation_cls(*, t0, t1, y0, y1, k):
-            del k
-            return diffrax.LocalLinearInterpolation(t0=t0, t1=t1, y0=y0, y1=y1)
-
-        def order(self, terms):
-            return 4
+    DiffraxRK4 = diffrax_rk4()  # classical RK4 (diffrax 0.7.2 ships none)
 
     pds_solvers = {"RK4": pds.RK4(), "Dopri5": pds.Dopri5()}
     dfx_solvers = {"RK4": DiffraxRK4(), "Dopri5": diffrax.Dopri5()}
@@ -359,12 +336,6 @@ def main(argv=None):
             return jnp.sum(fwd(p, y0)[0] ** 2)
 
         return jax.grad(loss, argnums=(0, 1))
-
-    def rel_diff(a, b):
-        la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-        num = np.sqrt(sum(float(jnp.sum((x - y) ** 2)) for x, y in zip(la, lb)))
-        den = np.sqrt(sum(float(jnp.sum(y**2)) for y in lb))
-        return num / max(den, 1e-300)
 
     def all_finite(tree):
         return all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(tree))

@@ -101,13 +101,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (
-    apply_platform,
-    base_parser,
-    format_table,
-    time_interleaved,
-    write_json,
-)
+from _common import apply_platform, base_parser, format_table, time_interleaved, write_json
 
 SIZES = (582, 828, 1663, 3196)
 ORDERS = (2, 3, 4, 5)
@@ -156,6 +150,19 @@ def _run(prob, solver, steps, seed):
         "time_history": [float(t) for t in s["time_history"]],
         "step_history": [int(k) for k in s["step_history"]],
     }
+
+
+def _record_run(runs, rec, **key):
+    """Finish a pdesolve method's progress line with its best error and time; append its record.
+
+    The record is the identifying fields `key` (problem, N, method, order, dtype), in that
+    order, followed by `rec` (from `_run`).
+    """
+    print(
+        f"best {rec['best_error']:.2e} at {rec['time_to_best']:.1f} s ({rec['s_per_step'] * 1e3:.2f} ms/step)",
+        flush=True,
+    )
+    runs.append({**key, **rec})
 
 
 class _Capture:
@@ -692,20 +699,7 @@ def main(argv=None):
                     unavailable.append({"problem": name, "N": n, "method": label, "error": msg})
                     continue
                 timers[label] = _step_timer(captured, timed_steps, float32=False)
-                print(
-                    f"best {rec['best_error']:.2e} at {rec['time_to_best']:.1f} s ({rec['s_per_step'] * 1e3:.2f} ms/step)",
-                    flush=True,
-                )
-                runs.append(
-                    {
-                        "problem": name,
-                        "N": n,
-                        "method": label,
-                        "order": p,
-                        "dtype": "float64",
-                        **rec,
-                    }
-                )
+                _record_run(runs, rec, problem=name, N=n, method=label, order=p, dtype="float64")
             for dt in p_dtypes:
                 label = "PINN32" if dt == "float32" else "PINN64"
                 print(f"[{name} N={n}] {label} ...", end=" ", flush=True)
@@ -720,20 +714,7 @@ def main(argv=None):
                 )
                 if dt == "float32":
                     captured32 = captured
-                print(
-                    f"best {rec['best_error']:.2e} at {rec['time_to_best']:.1f} s ({rec['s_per_step'] * 1e3:.2f} ms/step)",
-                    flush=True,
-                )
-                runs.append(
-                    {
-                        "problem": name,
-                        "N": n,
-                        "method": label,
-                        "order": None,
-                        "dtype": dt,
-                        **rec,
-                    }
-                )
+                _record_run(runs, rec, problem=name, N=n, method=label, order=None, dtype=dt)
             # Peers on the same nodes, initial weights, test set and iteration budget.
             peer_timers = {}
             if peer_names and name in PEER_PROBLEMS:

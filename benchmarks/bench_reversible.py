@@ -61,15 +61,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import (  # noqa: E402
-    apply_platform,
-    base_parser,
-    compile_jit,
-    format_table,
-    machine_info,
-    time_interleaved,
-    write_json,
-)
+from _common import apply_platform, base_parser, compile_jit, diffrax_rk4  # noqa: E402
+from _common import format_table, guard_status, machine_info, rel_diff  # noqa: E402
+from _common import time_interleaved, write_json  # noqa: E402
 
 T0, T1, DT, N_STEPS = 0.0, 5.0, 0.005, 1000
 BASES = ["Euler", "Midpoint", "RK4"]
@@ -186,23 +180,7 @@ def main(argv=None):
     n_params = sum(x.size for x in jax.tree.leaves(params0))
 
     # ------------------------------------------------------------------ solvers
-    class DiffraxRK4(diffrax.AbstractERK):
-        """Classical RK4 from diffrax's own ERK machinery (diffrax 0.7.2 ships none)."""
-
-        tableau = diffrax.ButcherTableau(
-            c=np.array([0.5, 0.5, 1.0]),
-            b_sol=np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]),
-            b_error=np.zeros(4),
-            a_lower=(np.array([0.5]), np.array([0.0, 0.5]), np.array([0.0, 0.0, 1.0])),
-        )
-
-        @staticmethod
-        def interpolation_cls(*, t0, t1, y0, y1, k):
-            del k
-            return diffrax.LocalLinearInterpolation(t0=t0, t1=t1, y0=y0, y1=y1)
-
-        def order(self, terms):
-            return 4
+    DiffraxRK4 = diffrax_rk4()  # classical RK4 (diffrax 0.7.2 ships none)
 
     pds_base = {"Euler": pds.Euler, "Midpoint": pds.Midpoint, "RK4": pds.RK4}
     dfx_base = {"Euler": diffrax.Euler, "Midpoint": diffrax.Midpoint, "RK4": DiffraxRK4}
@@ -327,12 +305,6 @@ def main(argv=None):
         if method == "dfx-RCA":
             return eqx_default_checkpoints(max_steps)
         return {"pds-ckpt2": 2, "pds-ckpt44": 44, "dfx-RCA2": 2, "dfx-RCA44": 44}.get(method)
-
-    def rel_diff(a, b):
-        la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-        num = math.sqrt(sum(float(jnp.sum((x - y) ** 2)) for x, y in zip(la, lb)))
-        den = math.sqrt(sum(float(jnp.sum(y**2)) for y in lb))
-        return num / max(den, 1e-300)
 
     def temp_bytes(compiled):
         try:
@@ -693,11 +665,7 @@ def main(argv=None):
         opts.out,
     )
     print(f"wrote {path}")
-    if bad:
-        print("WARNING: gradient guards failed: " + "; ".join(f"{c['base']}: {c['check']} ({c['rel_diff']:.1e})"
-                                                            for c in bad), file=sys.stderr)
-        return 1
-    return 0
+    return guard_status("gradient guards", [f"{c['base']}: {c['check']} ({c['rel_diff']:.1e})" for c in bad])
 
 
 if __name__ == "__main__":

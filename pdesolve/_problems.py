@@ -14,7 +14,7 @@ from ._boundary import AbstractBoundaryCondition
 from ._field import Field
 from ._geometry import AbstractDomain
 from ._linear import linear_operator
-from ._validation import check_finite_tree, check_float_tree, check_tspan, is_concrete, note_user_error
+from ._validation import check_finite_tree, check_float_tree, check_instance, check_tspan, is_concrete, note_user_error
 
 
 def _as_array_tree(tree):
@@ -143,16 +143,9 @@ class PDEProblem(AbstractProblem):
                 "`residual` (steady residual(u, x, args) = 0); got "
                 + ("both." if self.rhs is not None else "neither.")
             )
-        if not isinstance(self.domain, AbstractDomain):
-            raise TypeError(
-                f"`domain` must be a pdesolve domain (Box, Ball, PointCloud); got "
-                f"{type(self.domain).__name__}."
-            )
-        if self.bc is not None and not isinstance(self.bc, AbstractBoundaryCondition):
-            raise TypeError(
-                f"`bc` must be pdesolve.Dirichlet, Neumann or Robin (or None); got "
-                f"{type(self.bc).__name__}."
-            )
+        check_instance("domain", self.domain, AbstractDomain, "a pdesolve domain (Box, Ball, PointCloud)")
+        check_instance("bc", self.bc, AbstractBoundaryCondition,
+                       "pdesolve.Dirichlet, Neumann, Robin or MixedBC (or None)", optional=True)
         for name in ("rhs", "residual", "u0", "solution"):
             fn = getattr(self, name)
             if fn is not None and not callable(fn):

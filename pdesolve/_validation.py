@@ -105,3 +105,11 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
                   else f"in [{minimum}, {maximum}]")
         raise ValueError(f"`{name}` must be an int {bounds}; got {value!r}.{tail}")
     return int(value)
+
+
+def check_instance(name: str, value, types, expected: str, *, optional: bool = False) -> None:
+    """`TypeError` naming `name` unless `value` is an instance of `types` (or `None`, when
+    `optional`); `expected` says what it must be, e.g. "a pds.PointCloud (...)"."""
+    if (optional and value is None) or isinstance(value, types):
+        return
+    raise TypeError(f"`{name}` must be {expected}; got {type(value).__name__}.")

@@ -15,6 +15,18 @@ TOL = dict(rtol=1e-12, atol=1e-12)
 coordinate = st.floats(-2.0, 2.0, allow_nan=False)
 
 
+def _random_unit_vector_3d(seed):
+    n = np.random.default_rng(seed).normal(size=3)
+    return n / np.linalg.norm(n)
+
+
+# Evaluation points and unit normals, as numpy arrays.
+point_2d = st.tuples(coordinate, coordinate).map(np.array)
+point_3d = st.tuples(coordinate, coordinate, coordinate).map(np.array)
+normal_2d = st.floats(0.0, 2 * np.pi).map(lambda angle: np.array([np.cos(angle), np.sin(angle)]))
+normal_3d = st.integers(0, 2**31 - 1).map(_random_unit_vector_3d)
+
+
 # -- test functions and their closed forms ----------------------------------------------------
 
 
@@ -109,10 +121,8 @@ def _check(q, value, grad, hess, n):
     np.testing.assert_allclose(q["normal"], grad @ n, **TOL)
 
 
-@given(st.tuples(coordinate, coordinate), st.floats(0.0, 2 * np.pi))
-def test_polynomial_scalar(x, angle):
-    x = np.array(x)
-    n = np.array([np.cos(angle), np.sin(angle)])
+@given(point_2d, normal_2d)
+def test_polynomial_scalar(x, n):
     value, grad, hess = poly_exact(x)
     q = poly_q(x, n)
     assert q["value"].shape == () and q["grad"].shape == (2,) and q["hessian"].shape == (2, 2)
@@ -131,11 +141,8 @@ def test_polynomial_scalar(x, angle):
     assert u.dim == 2 and u.shape == ()
 
 
-@given(st.tuples(coordinate, coordinate, coordinate), st.integers(0, 2**31 - 1))
-def test_trigonometric_scalar_3d(x, seed):
-    x = np.array(x)
-    n = np.random.default_rng(seed).normal(size=3)
-    n /= np.linalg.norm(n)
+@given(point_3d, normal_3d)
+def test_trigonometric_scalar_3d(x, n):
     value, grad, hess = trig_exact(x)
     q = trig_q(x, n)
     _check(q, value, grad, hess, n)
@@ -145,10 +152,8 @@ def test_trigonometric_scalar_3d(x, seed):
             np.testing.assert_allclose(q["partial"][(i, j)], hess[i, j], **TOL)
 
 
-@given(st.tuples(coordinate, coordinate), st.floats(0.0, 2 * np.pi))
-def test_two_component_field(x, angle):
-    x = np.array(x)
-    n = np.array([np.cos(angle), np.sin(angle)])
+@given(point_2d, normal_2d)
+def test_two_component_field(x, n):
     value, grad, hess = vec_exact(x)
     q = vec_q(x, n)
     assert q["grad"].shape == (2, 2) and q["hessian"].shape == (2, 2, 2)

@@ -146,21 +146,17 @@ def test_heat_quick_comparable_to_pinn():
 
 
 @pytest.mark.slow
-def test_nonlinear_poisson_full_size_vs_pinn():
-    prob = P.nonlinear_poisson_disk()
-    dt = pds.solve(prob, pds.DTPINN(), max_steps=3000)
-    ad = pds.solve(prob, pds.PINN(), max_steps=3000)
+@pytest.mark.parametrize(
+    "make_problem, steps, tol",
+    [(P.nonlinear_poisson_disk, 3000, 2e-2), (P.heat_disk, 1000, 5e-2)],
+    ids=["nonlinear_poisson", "heat"],
+)
+def test_full_size_vs_pinn(make_problem, steps, tol):
+    prob = make_problem()
+    dt = pds.solve(prob, pds.DTPINN(), max_steps=steps)
+    ad = pds.solve(prob, pds.PINN(), max_steps=steps)
     e_dt, e_ad = dt.stats["relative_l2_error"], ad.stats["relative_l2_error"]
-    assert e_dt <= 2e-2 and e_dt <= 3.0 * e_ad, (e_dt, e_ad)
-
-
-@pytest.mark.slow
-def test_heat_full_size_vs_pinn():
-    prob = P.heat_disk()
-    dt = pds.solve(prob, pds.DTPINN(), max_steps=1000)
-    ad = pds.solve(prob, pds.PINN(), max_steps=1000)
-    e_dt, e_ad = dt.stats["relative_l2_error"], ad.stats["relative_l2_error"]
-    assert e_dt <= 5e-2 and e_dt <= 3.0 * e_ad, (e_dt, e_ad)
+    assert e_dt <= tol and e_dt <= 3.0 * e_ad, (e_dt, e_ad)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,33 +18,28 @@ def _float_dtype():
     return jnp.result_type(float)
 
 
-def _as_float_vector(name: str) -> Callable[[Any], np.ndarray]:
-    """Converter: anything array-like -> float64 NumPy vector; the error names `name`."""
+def _as_float_array(name: str, expected: str, show_value: bool) -> Callable[[Any], np.ndarray]:
+    """Converter: anything array-like -> float64 NumPy array; the error names `name`, says
+    what was `expected`, and shows the value (`show_value`) or only its type."""
 
     def convert(value: Any) -> np.ndarray:
         try:
             return np.array(value, dtype=np.float64)
         except (TypeError, ValueError) as err:
-            raise TypeError(
-                f"`{name}` must be a real array-like of numbers, got {value!r}."
-            ) from err
+            got = repr(value) if show_value else f"an object of type {type(value).__name__}"
+            raise TypeError(f"`{name}` must be {expected}, got {got}.") from err
 
     return convert
+
+
+def _as_float_vector(name: str) -> Callable[[Any], np.ndarray]:
+    """Converter for a point or a corner: a float64 NumPy vector."""
+    return _as_float_array(name, "a real array-like of numbers", show_value=True)
 
 
 def _as_float_matrix(name: str) -> Callable[[Any], np.ndarray]:
-    """Converter: anything array-like -> float64 NumPy array; the error names `name`."""
-
-    def convert(value: Any) -> np.ndarray:
-        try:
-            return np.array(value, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise TypeError(
-                f"`{name}` must be a real array of shape (n, d), got an object of type "
-                f"{type(value).__name__}."
-            ) from err
-
-    return convert
+    """Converter for a set of points: a float64 NumPy array."""
+    return _as_float_array(name, "a real array of shape (n, d)", show_value=False)
 
 
 def _as_float_scalar(name: str) -> Callable[[Any], float]:

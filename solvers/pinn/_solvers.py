@@ -12,7 +12,7 @@ import optimistix as optx
 
 from pdesolve._geometry import PointCloud
 from pdesolve._solve import AbstractSolver
-from pdesolve._validation import check_int
+from pdesolve._validation import check_instance, check_int
 
 OPTIMIZERS = ("lbfgs", "adam")
 
@@ -96,11 +96,8 @@ class AbstractPINNSolver(AbstractSolver):
                 f"`model` must be a callable network (an equinox module mapping one input point to "
                 f"the value), got {type(solver.model).__name__}."
             )
-        if solver.nodes is not None and not isinstance(solver.nodes, PointCloud):
-            raise TypeError(
-                f"`nodes` must be a pds.PointCloud (interior nodes, boundary nodes, outward "
-                f"normals), got {type(solver.nodes).__name__}."
-            )
+        check_instance("nodes", solver.nodes, PointCloud,
+                       "a pds.PointCloud (interior nodes, boundary nodes, outward normals)", optional=True)
 
 
 class DTPINN(AbstractPINNSolver):
