@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import pdesolve as pds
+from pdesolve.solvers.explicit_rk import METHOD_NAMES
 
 T1 = 1.0
 # Ten steps of 0.1 for constant steps; a non-uniform grid for StepTo.
@@ -41,8 +42,7 @@ def field(decay):
     return Field(mlp, decay)
 
 
-SOLVERS = ("Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5",
-           "ReversibleRK", "IMEXRK")
+SOLVERS = (*METHOD_NAMES, "ReversibleRK", "IMEXRK")  # the built-in explicit RK methods, then the rest
 CONTROLLERS = ("constant", "pid", "stepto")
 SAVEATS = ("t1", "ts", "ts_with_t0", "t0_ts_t1", "steps")
 TRANSFORMS = ("plain", "jit", "vmap")

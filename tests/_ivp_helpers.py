@@ -21,7 +21,10 @@ def _u0(x):
     return exact(x, 0.0)
 
 
-def make_advection(bc=pds.Dirichlet(0.0), domain=None):
+_ZERO_DIRICHLET = pds.Dirichlet(0.0)
+
+
+def make_advection(bc=_ZERO_DIRICHLET, domain=None):
     return pds.PDEProblem(
         rhs=_rhs, u0=_u0, tspan=(0.0, T),
         domain=pds.Box([-1.0], [1.0]) if domain is None else domain,

@@ -1,13 +1,16 @@
-"""Shared helpers for ODE tests: random linear systems and jitted solve wrappers."""
+"""Shared helpers for ODE tests: random linear systems, jitted solve wrappers, the lists of
+built-in explicit RK methods and `flat` (a pytree's inexact arrays as one vector)."""
 
 import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
 import pdesolve as pds
+from pdesolve.solvers.explicit_rk import METHOD_NAMES
 
 
 def random_linear_system(seed: int, n: int = 4):
@@ -34,19 +37,28 @@ def exact_linear(a, y0, t):
 
 @functools.lru_cache(maxsize=None)
 def fixed_step_solver(solver_name: str):
-    """A jitted `(A, y0, dt0, t1) -> y(t1)` with constant steps; one compile per method."""
+    """A jitted `(A, y0, dt0, t0, t1) -> y(t1)` with constant steps from `y(t0) = y0`; one
+    compile per method (all arguments traced)."""
     solver = getattr(pds, solver_name)()
 
     @jax.jit
-    def run(a, y0, dt0, t1):
-        prob = pds.NeuralODEProblem(linear_field, y0, (0.0, t1), a)
+    def run(a, y0, dt0, t0, t1):
+        prob = pds.NeuralODEProblem(linear_field, y0, (t0, t1), a)
         return pds.solve(prob, solver, dt0=dt0, max_steps=10_000).ys[-1]
 
     return run
 
 
-ALL_METHODS = ["Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5"]
-ADAPTIVE_METHODS = ["Heun", "Midpoint", "Ralston", "Bosh3", "Dopri5", "Tsit5"]
+#: The built-in explicit RK methods by name (the library's own list), and those with an
+#: embedded error estimate (usable with PIDController).
+ALL_METHODS = list(METHOD_NAMES)
+ADAPTIVE_METHODS = [name for name in METHOD_NAMES if getattr(pds, name).tableau.b_error is not None]
+
+
+def flat(tree):
+    """Every inexact array leaf of `tree` (equinox modules included), raveled and joined:
+    one vector, for comparing gradients and taking directional derivatives."""
+    return jnp.concatenate([jnp.ravel(x) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))])
 
 
 def as_f64(x):

@@ -6,57 +6,66 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import pdesolve as pds
 
 from _ode_helpers import as_f64, exact_linear, linear_field, random_linear_system
+from _strategies import bounded_floats, linear_systems, save_grids, step_grids, tolerances
 
 
 @functools.lru_cache(maxsize=None)
 def _adaptive(name, pcoeff=0.0, icoeff=1.0):
+    """Jitted `(A, y0, t1, rtol, atol) -> (ts, ys, stats)` saving every accepted step. The
+    PID coefficients are static (the controller branches on them), so they are
+    parametrised; everything else is traced."""
     solver = getattr(pds, name)()
 
     @jax.jit
-    def run(a, y0, rtol, atol):
-        prob = pds.NeuralODEProblem(linear_field, y0, (0.0, 2.0), a)
+    def run(a, y0, t1, rtol, atol):
+        prob = pds.NeuralODEProblem(linear_field, y0, (0.0, t1), a)
         ctrl = pds.PIDController(rtol=rtol, atol=atol, pcoeff=pcoeff, icoeff=icoeff)
-        sol = pds.solve(prob, solver, controller=ctrl, saveat=pds.SaveAt(steps=True), max_steps=4000)
-        return sol.ts, sol.ys, sol.stats
+        sol = pds.solve(prob, solver, controller=ctrl, saveat=pds.SaveAt(steps=True), max_steps=4000,
+                        throw=False)
+        return sol.ts, sol.ys, sol.stats, sol.result
 
     return run
 
 
 @pytest.mark.parametrize("name,pcoeff,icoeff", [("Dopri5", 0.0, 1.0), ("Tsit5", 0.4, 0.3), ("Bosh3", 0.0, 1.0)])
-@given(seed=st.integers(0, 2**31 - 1), log_tol=st.floats(-9.0, -4.0))
-def test_tolerance_respected(name, pcoeff, icoeff, seed, log_tol):
-    """Global error at every accepted step stays within a small multiple of the tolerance."""
-    a, y0 = random_linear_system(seed)
-    tol = 10.0**log_tol
-    ts, ys, stats = _adaptive(name, pcoeff, icoeff)(as_f64(a), as_f64(y0), as_f64(tol), as_f64(tol))
+@settings(max_examples=10, deadline=None)
+@given(system=linear_systems(), t1=bounded_floats(0.5, 3.0), tols=tolerances())
+def test_tolerance_respected(name, pcoeff, icoeff, system, t1, tols):
+    """Global error at every accepted step stays within a small multiple of the tolerance
+    (`100 (atol + rtol |y|)`), for a drawn system, horizon and (rtol, atol)."""
+    a, y0 = system.a, system.y0
+    rtol, atol = tols
+    ts, ys, stats, result = _adaptive(name, pcoeff, icoeff)(as_f64(a), as_f64(y0), as_f64(t1), as_f64(rtol),
+                                                          as_f64(atol))
+    assert result == pds.RESULTS.successful
     n = int(stats["num_accepted_steps"])
     ts, ys = np.asarray(ts)[:n], np.asarray(ys)[:n]
-    assert ts[-1] == 2.0
+    assert ts[-1] == t1
     assert np.all(np.diff(ts) > 0), "accepted times must increase strictly"
     for t, y in zip(ts, ys):
-        exact = exact_linear(a, y0, t)
-        assert np.linalg.norm(y - exact) <= 100 * tol * (1 + np.linalg.norm(exact)), (t, tol)
-    # Looser tolerances never need more steps than this one needs at 100x tighter (sanity).
-    assert n < 4000
+        exact = system.exact(t)
+        assert np.linalg.norm(y - exact) <= 100 * (atol + rtol * np.linalg.norm(exact)), (t, rtol, atol)
 
 
 @jax.jit
-def _dt_bounded(a, y0, dtmin, dtmax):
-    prob = pds.NeuralODEProblem(linear_field, y0, (0.0, 2.0), a)
+def _dt_bounded(a, y0, t1, dtmin, dtmax):
+    prob = pds.NeuralODEProblem(linear_field, y0, (0.0, t1), a)
     ctrl = pds.PIDController(rtol=1e-3, atol=1e-6, dtmin=dtmin, dtmax=dtmax)
     return pds.solve(prob, pds.Dopri5(), controller=ctrl, saveat=pds.SaveAt(t0=True, steps=True)).ts
 
 
-@given(dtmin=st.floats(1e-3, 2e-2), dtmax=st.floats(0.05, 0.3))
-def test_dtmin_dtmax_honoured(dtmin, dtmax):
-    a, y0 = random_linear_system(0)
-    ts = np.asarray(_dt_bounded(as_f64(a), as_f64(y0), as_f64(dtmin), as_f64(dtmax)))
+@settings(max_examples=10, deadline=None)
+@given(system=linear_systems(), t1=bounded_floats(0.5, 3.0), dtmin=bounded_floats(1e-3, 2e-2),
+       dtmax=bounded_floats(0.05, 0.3))
+def test_dtmin_dtmax_honoured(system, t1, dtmin, dtmax):
+    ts = np.asarray(_dt_bounded(as_f64(system.a), as_f64(system.y0), as_f64(t1), as_f64(dtmin), as_f64(dtmax)))
     ts = ts[np.isfinite(ts)]
+    assert ts[-1] == t1
     dts = np.diff(ts)
     assert np.all(dts <= dtmax * (1 + 1e-12))
     assert np.all(dts[:-1] >= dtmin * (1 - 1e-12))  # only the final step may be clipped to t1
@@ -80,12 +89,12 @@ def _step_to(a, y0, ts):
     return sol.ts, sol.stats["num_accepted_steps"]
 
 
-@given(gaps=st.lists(st.floats(0.01, 1.0), min_size=7, max_size=7))
-def test_step_to_hits_its_times(gaps):
-    ts = np.concatenate([[0.0], np.cumsum(gaps)])
-    ts = ts / ts[-1]
-    a, y0 = random_linear_system(1)
-    out_ts, n = _step_to(as_f64(a), as_f64(y0), as_f64(ts))
+@settings(max_examples=10, deadline=None)
+@given(system=linear_systems(), ts=step_grids(0.0, 1.0, 7))
+def test_step_to_hits_its_times(system, ts):
+    """StepTo on a drawn grid of 8 times (gaps with ratios up to 100): one accepted step per
+    interval, landing on every time to the last bit."""
+    out_ts, n = _step_to(as_f64(system.a), as_f64(system.y0), as_f64(ts))
     assert int(n) == len(ts) - 1
     np.testing.assert_allclose(np.asarray(out_ts)[: int(n)], ts[1:], rtol=0, atol=1e-15)
 
@@ -116,17 +125,24 @@ def test_custom_controller_and_rejections_never_advance_time():
     np.testing.assert_array_equal(sol.ys[:8], ref.ys[:8])
 
 
-def test_saveat_ts_exact_times_and_values():
-    a, y0 = random_linear_system(3)
-    prob = pds.NeuralODEProblem(linear_field, as_f64(y0), (0.0, 2.0), as_f64(a))
-    ts = np.array([0.0, 0.0, 0.3141, 1.0, 1.0, 2.0])  # includes t0 and duplicates
+@settings(max_examples=10, deadline=None)
+@given(system=linear_systems(), span=bounded_floats(0.5, 3.0).flatmap(
+    lambda t1: st.tuples(st.just(t1), save_grids(0.0, t1, 5), bounded_floats(0.0, t1))))
+def test_saveat_ts_exact_times_and_values(system, span):
+    """SaveAt(t0, ts, t1) with a drawn sorted grid of 5 times in [0, t1] plus t0 and a
+    duplicate of the first: exactly the requested times come back, each with the solver's
+    accuracy, and `evaluate(t)` at a drawn time in between too."""
+    t1, grid, tq = span
+    a, y0 = system.a, system.y0
+    prob = pds.NeuralODEProblem(linear_field, as_f64(y0), (0.0, as_f64(t1)), as_f64(a))
+    ts = np.sort(np.concatenate([[0.0], grid, grid[:1]]))  # includes t0 and a duplicate
     sol = pds.solve(prob, pds.Tsit5(), controller=pds.PIDController(rtol=1e-10, atol=1e-12),
                     saveat=pds.SaveAt(t0=True, ts=ts, t1=True))
-    np.testing.assert_array_equal(np.asarray(sol.ts), np.concatenate([[0.0], ts, [2.0]]))
+    np.testing.assert_array_equal(np.asarray(sol.ts), np.concatenate([[0.0], ts, [t1]]))
     for t, y in zip(np.asarray(sol.ts), np.asarray(sol.ys)):
-        np.testing.assert_allclose(y, exact_linear(a, y0, t), rtol=1e-8, atol=1e-9)
+        np.testing.assert_allclose(y, system.exact(t), rtol=1e-8, atol=1e-9)
     # evaluate(t) between saved times has the solver's accuracy
-    np.testing.assert_allclose(sol.evaluate(0.7), exact_linear(a, y0, 0.7), rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(sol.evaluate(tq), system.exact(tq), rtol=1e-8, atol=1e-9)
 
 
 def test_constant_steps_land_on_grid_with_saves_between():

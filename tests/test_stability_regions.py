@@ -14,8 +14,10 @@ import pytest
 
 import pdesolve as pds
 
+from _ode_helpers import ALL_METHODS
+
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "scripts" / "stability_regions.py"
-METHODS = ["Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5"]
+METHODS = ALL_METHODS
 LAMBDAS = [1.0, 0.999, 0.99, 0.9, 0.5, 0.1]
 
 pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="needs the source tree")
