@@ -2,7 +2,7 @@
 
 import abc
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -42,7 +42,7 @@ class AbstractStepController(eqx.Module):
       `result` is a `RESULTS` member (anything but `successful` stops the solve).
       `y_error` is `None` for methods without an embedded pair.
     * `requires_error_estimate`: `True` if `adapt` needs `y_error`.
-    * `resume_after_clip` (default `False`): when the integrator shortened an accepted
+    * `resume_after_clip`: when the integrator shortened an accepted
       step to land on a saved time or `t1`, resume from `max(dt_next, dt_proposed)`
       instead of `dt_next`, so that clipping does not shrink an adaptive step size.
 
@@ -52,15 +52,17 @@ class AbstractStepController(eqx.Module):
     """
 
     requires_error_estimate: eqx.AbstractClassVar[bool]
-    resume_after_clip: ClassVar[bool] = False
+    resume_after_clip: eqx.AbstractClassVar[bool]
 
     @abc.abstractmethod
     def init(self, f: Callable, t0, t1, y0, dt0, args, error_order) -> tuple[Any, Any]:
         ...
 
+    @abc.abstractmethod
     def check(self, t0, t1) -> None:
-        """Optional host-side validation against the problem's `(t0, t1)` (in the user's
-        time direction), called before compilation with concrete values."""
+        """Host-side validation against the problem's `(t0, t1)` (in the user's time
+        direction), called before compilation with concrete values; `pass` if there is
+        nothing to check."""
 
     @abc.abstractmethod
     def adapt(self, t, dt, y, y_next, y_error, error_order, state) -> tuple[Any, Any, Any, Any]:
@@ -75,6 +77,10 @@ class ConstantStepSize(AbstractStepController):
     """
 
     requires_error_estimate = False
+    resume_after_clip = False
+
+    def check(self, t0, t1):
+        pass  # `dt0` is checked by `init`
 
     def init(self, f, t0, t1, y0, dt0, args, error_order):
         if dt0 is None:
@@ -99,6 +105,7 @@ class StepTo(AbstractStepController):
 
     ts: jax.Array
     requires_error_estimate = False
+    resume_after_clip = False
 
     def __init__(self, ts):
         if not isinstance(ts, jax.core.Tracer):
@@ -193,6 +200,9 @@ class PIDController(AbstractStepController):
             raise ValueError(f"PIDController: `dtmax` must be positive; got {dtmax}.")
         if dtmin is not None and dtmax is not None and dtmin > dtmax:
             raise ValueError(f"PIDController: `dtmin`={dtmin} exceeds `dtmax`={dtmax}.")
+
+    def check(self, t0, t1):
+        pass  # tolerances and step bounds are checked at construction
 
     def _clip_dt(self, dt):
         if self.dtmin is not None:

@@ -104,6 +104,10 @@ class RejectEveryOther(pds.AbstractStepController):
 
     dt: float
     requires_error_estimate = False
+    resume_after_clip = False
+
+    def check(self, t0, t1):
+        pass
 
     def init(self, f, t0, t1, y0, dt0, args, error_order):
         return jnp.asarray(self.dt, jnp.result_type(t0)), jnp.asarray(0)

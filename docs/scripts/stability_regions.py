@@ -38,8 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
+from pdesolve.solvers.explicit_rk import METHOD_NAMES
+
 #: The explicit base methods plotted, in order (names of `pdesolve` solver classes).
-BASE_METHODS = ("Euler", "Heun", "Midpoint", "Ralston", "Bosh3", "RK4", "Dopri5", "Tsit5")
+BASE_METHODS = METHOD_NAMES
 #: Couplings plotted by default (the first is `ReversibleRK`'s default).
 DEFAULT_LAMBDAS = (0.999, 0.99, 0.9, 0.5)
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "img" / "stability_regions.png"
