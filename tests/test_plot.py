@@ -335,14 +335,18 @@ class _OtherSolution(pds.Solution):
 
     evaluation: ClassVar[str] = "not at all"
 
+    def __init__(self):
+        self.ts, self.ys, self.stats, self.result = None, None, {}, pds.RESULTS.successful
+        self.interpolation, self.events = None, None
+        self._dynamic, self._static = None, (None, None, None)
+
 
 def test_bad_inputs(ode_sol, dtpinn_sol):
     with pytest.raises(TypeError, match="`sol` must be a pds.Solution"):
         pds.plot(np.zeros(3))
     with pytest.raises(TypeError, match="`sol` must be a pds.Solution.*got object"):
         pds.plot(object())
-    other = _OtherSolution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful, problem=None, solver=None,
-                           evaluator=None)
+    other = _OtherSolution()
     with pytest.raises(ValueError, match="`sol` is a _OtherSolution; pds.plot draws FieldSolution and ODESolution"):
         pds.plot(other)
     not_pde = pds.FieldSolution(ts=None, ys=None, stats={}, result=pds.RESULTS.successful,
