@@ -303,7 +303,7 @@ def _jax_fns(kind):
 
 
 def _initial_network(din, seed):
-    """pdesolve's default initial network for PINN(dtype='float32') (solvers/pinn.py
+    """pdesolve's default initial network for PINN(dtype='float32') (solvers/pinn/_setup.py
     `_build_model`): eqx.nn.MLP(din, 'scalar', 50, 4, tanh, float32, key=PRNGKey(seed))."""
     import equinox as eqx
     import jax

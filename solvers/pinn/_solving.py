@@ -18,7 +18,7 @@ from pdesolve._flat import FlatParams
 from pdesolve._geometry import PointCloud
 from pdesolve._problems import PDEProblem
 from pdesolve._recording_field import VALUE, record_operators
-from pdesolve._results import RESULTS
+from pdesolve._results import RESULTS, result_message
 from pdesolve._sharding import check_mesh, replicate, shard_rows
 from pdesolve._solution import FieldSolution
 from pdesolve._solve import register
@@ -285,7 +285,7 @@ def _finish(
     who = type(solver).__name__
     if throw and res != RESULTS.successful:
         raise RuntimeError(
-            f"{who} training failed after {stats['num_steps']} steps: {RESULTS[res]} "
+            f"{who} training failed after {stats['num_steps']} steps: {result_message(res)} "
             "(pass throw=False to get the solution anyway)."
         )
     return FieldSolution(
