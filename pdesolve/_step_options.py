@@ -8,6 +8,7 @@ value down to `pdesolve._integrate.integrate`, to its compiled run and to the so
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import equinox as eqx
@@ -44,7 +45,4 @@ class StepOptions(eqx.Module):
 
     def replace(self, **changes) -> StepOptions:
         """A copy with some fields changed (e.g. the inner `saveat` of a mirrored solve)."""
-        fields = dict(saveat=self.saveat, controller=self.controller, dt0=self.dt0, adjoint=self.adjoint,
-                      max_steps=self.max_steps, throw=self.throw, progress=self.progress)
-        fields.update(changes)
-        return StepOptions(**fields)
+        return dataclasses.replace(self, **changes)

@@ -804,8 +804,12 @@ class _NeuralIVPRun(AbstractRun):
             restart_fit_errors=[], residual_history=[], error_history=[], condition_history=[],
             lambda_max_history=[], mu_history=[],
         )
-        n_ts = int(save_s.shape[0])
-        self.running = (float(carry["t"]) < self.t1 or int(carry["save_idx"]) < n_ts) and self._attempts() < max_steps
+        self.running = self._unfinished()
+
+    def _unfinished(self):
+        """Time or saved outputs left, and attempts left (the state before any step)."""
+        left = float(self.carry["t"]) < self.t1 or int(self.carry["save_idx"]) < int(self.save_s.shape[0])
+        return left and self._attempts() < self.max_steps
 
     def _attempts(self):
         return int(self.carry["n_acc"]) + int(self.carry["n_rej"])
@@ -909,9 +913,7 @@ class _NeuralIVPRun(AbstractRun):
         self.restart_durations = list(state["restart_durations"])
         self.fit_error_adam, self.fit_error = state["fit_error_adam"], state["fit_error"]
         self.wall_before = float(state["wall_time"])
-        n_ts = int(self.save_s.shape[0])
-        self.running = ((float(self.carry["t"]) < self.t1 or int(self.carry["save_idx"]) < n_ts)
-                        and self._attempts() < self.max_steps)
+        self.running = self._unfinished()
 
 
 def _place(tree, mesh):
